@@ -1,0 +1,36 @@
+/* cli/cli.h — the vlocr command-line tool. Only cli/ prints or exits.
+ *
+ * Each subcommand lives in its own file and exposes one entry point that
+ * takes the arguments after the subcommand name (argv[0] is the subcommand)
+ * and returns the process exit status.
+ */
+#ifndef VLOCR_CLI_CLI_H
+#define VLOCR_CLI_CLI_H
+
+#include "core/ocr.h"
+#include "pipeline/pipe.h"
+
+/* Exit codes shared by every subcommand. */
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAIL = 1,    /* every input failed, or a fatal error */
+    CLI_EXIT_USAGE = 2,   /* bad command line */
+    CLI_EXIT_PARTIAL = 3  /* a batch where some inputs failed */
+};
+
+int cli_info_main(int argc, char **argv);    /* vlocr info MODEL_DIR */
+int cli_conform_main(int argc, char **argv); /* vlocr conform FIXTURE_DIR */
+int cli_synth_main(int argc, char **argv);   /* vlocr synth --kind ... */
+int cli_read_main(int argc, char **argv);    /* vlocr [opts] FILE... */
+int cli_probe_main(int argc, char **argv);   /* vlocr probe FILE... */
+
+/* Decode every page of `path`; on failure print the reason naming the file
+ * and return -1. With `describe`, print one line per page. */
+int cli_check_input(const char *path, const img_limits *lim, bool describe);
+/* "200000000", "200M", "1.5G" -> pixel count. */
+bool cli_parse_pixels(const char *s, uint64_t *out);
+
+/* "vlocr: <file>: <message>" on stderr. */
+void cli_report(const char *what, const ocr_err *e);
+
+#endif

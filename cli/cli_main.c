@@ -1,0 +1,64 @@
+/* cli/cli_main.c — `vlocr` entry point: global flags and subcommand dispatch.
+ * Every other cli_*.c file holds one subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "vlocr %s — documents to Markdown/LaTeX with DeepSeek-OCR-style models\n"
+            "\n"
+            "usage:\n"
+            "  vlocr [options] FILE...       recognise images (PNG, JPEG, TIFF, BMP, WebP, PNM; '-' = stdin)\n"
+            "  vlocr probe FILE...           decode images and describe them (format, size, pages)\n"
+            "  vlocr info MODEL_DIR          architecture, parameters and a tensor check of a checkpoint\n"
+            "  vlocr conform FIXTURE_DIR     compare the engine with official-code fixtures, stage by stage\n"
+            "  vlocr synth --kind K ...      write synthetic training samples for inspection\n"
+            "\n"
+            "options:\n"
+            "  --model DIR          model directory (default: models/vlocr-nano)\n"
+            "  --max-pixels N       refuse images over N pixels before decoding (default 200000000)\n"
+            "  -t, --threads N      compute threads (default: VLOCR_THREADS or all cores)\n"
+            "  -h, --help           this help\n"
+            "  -V, --version        print the version\n"
+            "\n"
+            "Exit status: 0 success, 1 failure, 2 usage error, 3 some inputs of a batch failed.\n",
+            vlocr_version());
+}
+
+void cli_report(const char *what, const ocr_err *e)
+{
+    if (what && *what && !strstr(e->msg, what))
+        fprintf(stderr, "vlocr: %s: %s\n", what, e->msg);
+    else
+        fprintf(stderr, "vlocr: %s\n", e->msg);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+        printf("vlocr %s\n", vlocr_version());
+        return CLI_EXIT_OK;
+    }
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        {"info", cli_info_main},       {"conform", cli_conform_main},
+        {"synth", cli_synth_main},     {"probe", cli_probe_main},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
+    return cli_read_main(argc, argv);
+}

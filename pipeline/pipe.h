@@ -1,0 +1,88 @@
+/* pipeline/pipe.h — internal header of pipeline/: image I/O (img_), page
+ * cleanup and layout (lay_), recognition driver and assembly (pipe_), cairo
+ * overlays (ovl_).
+ *
+ * Images are Leptonica PIX objects: the caller owns what a function returns
+ * through PIX ** and frees it with pixDestroy(&pix).
+ */
+#ifndef VLOCR_PIPELINE_PIPE_H
+#define VLOCR_PIPELINE_PIPE_H
+
+#include <leptonica/allheaders.h>
+
+#include "core/ocr.h"
+
+/* ---------------------------------------------------------------- image I/O */
+
+typedef struct {
+    uint64_t max_pixels; /* width*height per page; default 200,000,000 */
+    size_t max_bytes;    /* encoded input size; default 1 GiB */
+} img_limits;
+
+/* Defaults: 200,000,000 pixels, 1 GiB. A NULL `lim` argument below means
+ * these defaults. */
+img_limits img_default_limits(void);
+
+/* Silence Leptonica (message severity and its stderr handler), once per
+ * process and thread-safe. Every img_ function calls it; other code that
+ * calls Leptonica before any img_ function should call it first. libpng
+ * and libjpeg, driven by Leptonica, still write to stderr on corrupt
+ * input. */
+void img_lept_quiet(void);
+
+/* Detected container format. */
+typedef enum {
+    IMG_FMT_UNKNOWN = 0,
+    IMG_FMT_PNG,
+    IMG_FMT_JPEG,
+    IMG_FMT_TIFF,
+    IMG_FMT_BMP,
+    IMG_FMT_WEBP,
+    IMG_FMT_PNM,
+    IMG_FMT_GIF,
+    IMG_FMT_JP2,
+    IMG_FMT_PDF /* recognised so callers can route it to the PDF renderer */
+} img_format;
+
+const char *img_format_name(img_format f);
+
+/* An encoded image held in memory: the bytes of a file, of stdin, or of a
+ * caller's buffer. `name` (file path or "<stdin>") is used in messages. */
+typedef struct {
+    char name[512];
+    uint8_t *data; /* owned */
+    size_t len;
+    img_format format;
+    int n_pages;   /* 1 except for multi-page TIFF */
+} img_source;
+
+/* Read `path` ("-" = stdin) into memory and identify it. Refuses empty
+ * files, unknown formats and inputs over lim->max_bytes. */
+ocr_status img_source_open(img_source *src, const char *path,
+                           const img_limits *lim, ocr_err *e);
+/* Identify a caller's buffer (copied). */
+ocr_status img_source_from_memory(img_source *src, const void *buf,
+                                  size_t len, const char *name,
+                                  const img_limits *lim, ocr_err *e);
+void img_source_free(img_source *src);
+
+/* Decode page `page` (0-based) after checking its header against
+ * lim->max_pixels; corrupt or truncated data gives OCR_E_FORMAT with a
+ * message naming src->name and the problem. *out is NULL on failure. */
+ocr_status img_source_decode(PIX **out, const img_source *src, int page,
+                             const img_limits *lim, ocr_err *e);
+
+/* Convenience: open + decode page 0. */
+ocr_status img_load(PIX **out, const char *path, const img_limits *lim,
+                    ocr_err *e);
+
+/* Normalise any depth/colormap to 8-bit gray or 32-bit RGB. */
+ocr_status img_to_gray8(PIX **out, PIX *in, ocr_err *e);
+ocr_status img_to_rgb32(PIX **out, PIX *in, ocr_err *e);
+
+/* Copy into planes: gray[h*w], or planar rgb[3][h*w] (R plane, G, B). */
+ocr_status img_gray_planes(uint8_t **gray, int *w, int *h, PIX *in,
+                           ocr_err *e);
+ocr_status img_rgb_planes(uint8_t **rgb, int *w, int *h, PIX *in, ocr_err *e);
+
+#endif /* VLOCR_PIPELINE_PIPE_H */
