@@ -9,7 +9,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := lept openblas cairo pangocairo jansson libpcre2-8 poppler-glib zlib
+PKGS    := lept openblas cairo pangocairo jansson libpcre2-8 poppler-glib zlib libpng libjpeg
 
 # Debian packages behind PKGS, plus what the tests use.
 DEB_PKGS := build-essential pkg-config libleptonica-dev libopenblas-dev \

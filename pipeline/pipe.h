@@ -64,11 +64,14 @@ ocr_status img_source_open(img_source *src, const char *path,
 ocr_status img_source_from_memory(img_source *src, const void *buf,
                                   size_t len, const char *name,
                                   const img_limits *lim, ocr_err *e);
+/* Frees src->data and zeroes *src; accepts NULL and a zeroed source. */
 void img_source_free(img_source *src);
 
 /* Decode page `page` (0-based) after checking its header against
  * lim->max_pixels; corrupt or truncated data gives OCR_E_FORMAT with a
- * message naming src->name and the problem. *out is NULL on failure. */
+ * message naming src->name and the problem. *out is NULL on failure.
+ * OCR_E_LIMIT: over max_pixels; OCR_E_ARG: page out of range;
+ * OCR_E_UNSUPPORTED: PDF (use the PDF renderer). */
 ocr_status img_source_decode(PIX **out, const img_source *src, int page,
                              const img_limits *lim, ocr_err *e);
 
@@ -76,13 +79,31 @@ ocr_status img_source_decode(PIX **out, const img_source *src, int page,
 ocr_status img_load(PIX **out, const char *path, const img_limits *lim,
                     ocr_err *e);
 
-/* Normalise any depth/colormap to 8-bit gray or 32-bit RGB. */
+/* Normalise any depth/colormap to 8-bit gray or 32-bit RGB (BT.601
+ * luminance for RGB->gray; 1 bpp: 1 = black). Alpha is composited onto
+ * white. *out is always a new image, never a clone sharing in's pixels. */
 ocr_status img_to_gray8(PIX **out, PIX *in, ocr_err *e);
 ocr_status img_to_rgb32(PIX **out, PIX *in, ocr_err *e);
 
-/* Copy into planes: gray[h*w], or planar rgb[3][h*w] (R plane, G, B). */
+/* Copy into planes: gray[h*w], or planar rgb[3][h*w] (R plane, G, B),
+ * row-major without padding, converted as above. The planes are malloc'd;
+ * the caller frees them with free(). */
 ocr_status img_gray_planes(uint8_t **gray, int *w, int *h, PIX *in,
                            ocr_err *e);
 ocr_status img_rgb_planes(uint8_t **rgb, int *w, int *h, PIX *in, ocr_err *e);
+
+/* ---------------------------------------------------------------- PDF pages */
+
+/* A PDF opened through poppler-glib. The bytes are copied. */
+typedef struct img_pdf img_pdf;
+
+ocr_status img_pdf_open(img_pdf **out, const void *data, size_t len,
+                        const char *name, ocr_err *e);
+int img_pdf_page_count(const img_pdf *p);
+/* Render page `page` (0-based) at `dpi` onto white, as 32-bpp RGB. The page
+ * size at that DPI is checked against lim->max_pixels before rendering. */
+ocr_status img_pdf_render(PIX **out, img_pdf *p, int page, double dpi,
+                          const img_limits *lim, ocr_err *e);
+void img_pdf_close(img_pdf **p);
 
 #endif /* VLOCR_PIPELINE_PIPE_H */
