@@ -25,9 +25,11 @@ img_limits img_default_limits(void);
 
 /* Silence Leptonica (message severity and its stderr handler), once per
  * process and thread-safe. Every img_ function calls it; other code that
- * calls Leptonica before any img_ function should call it first. libpng
- * and libjpeg, driven by Leptonica, still write to stderr on corrupt
- * input. */
+ * calls Leptonica before any img_ function should call it first. PNG and
+ * JPEG are not decoded through Leptonica (whose libpng and libjpeg print
+ * to stderr) but by img_png.c and img_jpeg.c with silent handlers; code
+ * outside img_ that calls pixReadMemPng/pixReadMemJpeg itself is not
+ * covered. */
 void img_lept_quiet(void);
 
 /* Detected container format. */
@@ -91,6 +93,37 @@ ocr_status img_to_rgb32(PIX **out, PIX *in, ocr_err *e);
 ocr_status img_gray_planes(uint8_t **gray, int *w, int *h, PIX *in,
                            ocr_err *e);
 ocr_status img_rgb_planes(uint8_t **rgb, int *w, int *h, PIX *in, ocr_err *e);
+
+/* ------------------------------------------- codec back ends (img_ only) */
+
+/* What a header claims, read without allocating for the claim. */
+typedef struct {
+    int64_t w, h;
+    int depth;      /* bits per pixel of the PIX the decoder will make; 0 =
+                     * not known before decoding */
+    double min_len; /* fewest bytes a file can have and still hold the
+                     * pixels; 0 = not knowable */
+} img_dims;
+
+/* A w x h PIX of `depth` for a decoder to fill: uninitialised, so that
+ * memory is committed only as rows are written; the decoder writes every
+ * pixel and clears the pad bits (pixSetPadBits) before handing it out.
+ * OCR_E_LIMIT (a message naming src->name) past Leptonica's cap of 2 GiB
+ * per image, OCR_E_NOMEM when the allocation fails. */
+ocr_status img_pix_create(PIX **out, const img_source *src, int64_t w, int64_t h,
+                          int depth, ocr_err *e);
+
+/* img_png.c: decode src (a PNG) with libpng; lim->max_pixels is enforced
+ * again by libpng. The header has been checked by img_source_decode. */
+ocr_status img_png_decode(PIX **out, const img_source *src,
+                          const img_limits *lim, ocr_err *e);
+
+/* img_jpeg.c: the frame and first-scan headers (size, output depth, and
+ * the least data the first scan can take), then the decoder. See the top
+ * of img_jpeg.c for what is fatal and for the memory guards. */
+ocr_status img_jpeg_dims(img_dims *d, const img_source *src, ocr_err *e);
+ocr_status img_jpeg_decode(PIX **out, const img_source *src,
+                           const img_limits *lim, ocr_err *e);
 
 /* ---------------------------------------------------------------- PDF pages */
 
