@@ -62,6 +62,7 @@ int cli_probe_main(int argc, char **argv)
     img_limits lim = img_default_limits();
     static const struct option opts[] = {
         {"max-pixels", required_argument, NULL, 'p'},
+        {"dpi", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -69,6 +70,16 @@ int cli_probe_main(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
+        case 'd': {
+            char *end;
+            double v = strtod(optarg, &end);
+            if (*end || !(v >= 10 && v <= 2400)) {
+                fprintf(stderr, "%s: --dpi: '%s' is not a resolution in 10..2400\n", "vlocr probe", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            lim.pdf_dpi = v;
+            break;
+        }
         case 'p':
             if (!cli_parse_pixels(optarg, &lim.max_pixels)) {
                 fprintf(stderr, "vlocr probe: --max-pixels: '%s' is not a positive count\n", optarg);
@@ -76,14 +87,14 @@ int cli_probe_main(int argc, char **argv)
             }
             break;
         case 'h':
-            printf("usage: vlocr probe [--max-pixels N] FILE...\n");
+            printf("usage: vlocr probe [--max-pixels N] [--dpi D] FILE...\n");
             return CLI_EXIT_OK;
         default:
             return CLI_EXIT_USAGE;
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "usage: vlocr probe [--max-pixels N] FILE...\n");
+        fprintf(stderr, "usage: vlocr probe [--max-pixels N] [--dpi D] FILE...\n");
         return CLI_EXIT_USAGE;
     }
     int n = argc - optind, bad = 0;

@@ -20,6 +20,7 @@ int cli_read_main(int argc, char **argv)
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},
         {"max-pixels", required_argument, NULL, 'p'},
+        {"dpi", required_argument, NULL, 'd'},
         {"threads", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -29,6 +30,16 @@ int cli_read_main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
+        case 'd': {
+            char *end;
+            double v = strtod(optarg, &end);
+            if (*end || !(v >= 10 && v <= 2400)) {
+                fprintf(stderr, "%s: --dpi: '%s' is not a resolution in 10..2400\n", "vlocr", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            lim.pdf_dpi = v;
+            break;
+        }
         case 'p':
             if (!cli_parse_pixels(optarg, &lim.max_pixels)) {
                 fprintf(stderr, "vlocr: --max-pixels: '%s' is not a positive count\n", optarg);
@@ -46,7 +57,7 @@ int cli_read_main(int argc, char **argv)
             break;
         }
         case 'h':
-            printf("usage: vlocr [--model DIR] [--max-pixels N] [-t N] FILE...   (vlocr --help for all)\n");
+            printf("usage: vlocr [--model DIR] [--max-pixels N] [--dpi D] [-t N] FILE...   (vlocr --help for all)\n");
             return CLI_EXIT_OK;
         default:
             return CLI_EXIT_USAGE;

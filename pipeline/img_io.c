@@ -49,6 +49,7 @@ img_limits img_default_limits(void)
     img_limits l;
     l.max_pixels = 200000000u;
     l.max_bytes = (size_t)1 << 30;
+    l.pdf_dpi = 200.0;
     return l;
 }
 
@@ -133,6 +134,7 @@ static void describe_bytes(char *out, size_t cap, const uint8_t *p, size_t n)
 void img_source_free(img_source *src)
 {
     if (!src) return;
+    img_pdf_close(&src->pdf);
     free(src->data);
     memset(src, 0, sizeof *src);
 }
@@ -188,6 +190,14 @@ static ocr_status source_init(img_source *src, uint8_t *data, size_t len,
             img_source_free(src);
             return rc;
         }
+    }
+    if (src->format == IMG_FMT_PDF) {
+        ocr_status rc = img_pdf_open(&src->pdf, src->data, src->len, src->name, e);
+        if (rc != OCR_OK) {
+            img_source_free(src);
+            return rc;
+        }
+        src->n_pages = img_pdf_page_count(src->pdf);
     }
     return OCR_OK;
 }
@@ -606,15 +616,17 @@ ocr_status img_source_decode(PIX **out, const img_source *src, int page,
         return ocr_err_set(e, OCR_E_ARG, "img_source_decode: no source (not opened?)");
     img_limits dl = img_default_limits();
     if (!lim) lim = &dl;
-    if (src->format == IMG_FMT_PDF)
-        return ocr_err_set(e, OCR_E_UNSUPPORTED, "%s: PDF input needs the PDF renderer",
-                           src->name);
     if (page < 0 || page >= src->n_pages)
         return ocr_err_set(e, OCR_E_ARG,
                            "%s: page index %d out of range: the file has %d page%s (indices 0..%d)",
                            src->name, page, src->n_pages, src->n_pages == 1 ? "" : "s",
                            src->n_pages - 1);
     img_lept_quiet();
+    if (src->format == IMG_FMT_PDF) {
+        if (!src->pdf)
+            return ocr_err_set(e, OCR_E_ARG, "%s: PDF source was not opened", src->name);
+        return img_pdf_render(out, src->pdf, page, lim->pdf_dpi > 0 ? lim->pdf_dpi : 200.0, lim, e);
+    }
 
     dims d = {0, 0, 0, 0};
     ocr_status rc = read_and_check_header(src, page, lim, &d, e);

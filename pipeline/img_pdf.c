@@ -43,7 +43,7 @@ ocr_status img_pdf_open(img_pdf **out, const void *data, size_t len, const char 
 
 int img_pdf_page_count(const img_pdf *p) { return poppler_document_get_n_pages(p->doc); }
 
-ocr_status img_pdf_render(PIX **out, img_pdf *p, int page, double dpi, const img_limits *lim,
+ocr_status img_pdf_render(PIX **out, const img_pdf *p, int page, double dpi, const img_limits *lim,
                           ocr_err *e)
 {
     *out = NULL;

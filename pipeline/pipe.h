@@ -17,6 +17,7 @@
 typedef struct {
     uint64_t max_pixels; /* width*height per page; default 200,000,000 */
     size_t max_bytes;    /* encoded input size; default 1 GiB */
+    double pdf_dpi;      /* resolution PDF pages are rendered at; default 200 */
 } img_limits;
 
 /* Defaults: 200,000,000 pixels, 1 GiB. A NULL `lim` argument below means
@@ -55,7 +56,8 @@ typedef struct {
     uint8_t *data; /* owned */
     size_t len;
     img_format format;
-    int n_pages;   /* 1 except for multi-page TIFF */
+    int n_pages;   /* 1 except for multi-page TIFF and PDF */
+    struct img_pdf *pdf; /* owned; the opened document when format is PDF */
 } img_source;
 
 /* Read `path` ("-" = stdin) into memory and identify it. Refuses empty
@@ -128,14 +130,14 @@ ocr_status img_jpeg_decode(PIX **out, const img_source *src,
 /* ---------------------------------------------------------------- PDF pages */
 
 /* A PDF opened through poppler-glib. The bytes are copied. */
-typedef struct img_pdf img_pdf;
+typedef struct img_pdf img_pdf; /* struct tag used by img_source above */
 
 ocr_status img_pdf_open(img_pdf **out, const void *data, size_t len,
                         const char *name, ocr_err *e);
 int img_pdf_page_count(const img_pdf *p);
 /* Render page `page` (0-based) at `dpi` onto white, as 32-bpp RGB. The page
  * size at that DPI is checked against lim->max_pixels before rendering. */
-ocr_status img_pdf_render(PIX **out, img_pdf *p, int page, double dpi,
+ocr_status img_pdf_render(PIX **out, const img_pdf *p, int page, double dpi,
                           const img_limits *lim, ocr_err *e);
 void img_pdf_close(img_pdf **p);
 

@@ -1480,7 +1480,7 @@ static int make_hostile(hostile *hs)
 
     hs[n++] = (hostile){"page2.png", cut(&png, png.n), dl, 1, OCR_E_ARG, "page", "1 page"};
     ADD("doc.pdf", text_blob("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", 0),
-        OCR_E_UNSUPPORTED, "PDF renderer", NULL);
+        OCR_E_FORMAT, "PDF", NULL);
 
     /* Our own PNG and JPEG drivers: truncation at several points, early
      * markers, size claims the data cannot back. */
