@@ -39,13 +39,15 @@ static void usage(FILE *f)
             "  --steps N       stop after N steps of this invocation\n"
             "  --hours H       stop after H hours of wall time\n"
             "  --until-step N  stop when the run reaches global step N\n"
-            "  --export DIR    write config.json + model.safetensors (BF16) at the end\n");
+            "  --export DIR    write config.json + model.safetensors (BF16) at the end\n"
+            "  --plot PNG      draw the run's learning curve (RUN/train.log) and exit\n");
 }
 
 int cli_train_main(int argc, char **argv)
 {
     trn_run_params p;
     memset(&p, 0, sizeof p);
+    const char *plot = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool more = i + 1 < argc;
@@ -56,6 +58,7 @@ int cli_train_main(int argc, char **argv)
         else if (strcmp(a, "--hours") == 0 && more) p.max_hours = atof(argv[++i]);
         else if (strcmp(a, "--until-step") == 0 && more) p.until_step = atoll(argv[++i]);
         else if (strcmp(a, "--export") == 0 && more) p.export_dir = argv[++i];
+        else if (strcmp(a, "--plot") == 0 && more) plot = argv[++i];
         else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return CLI_EXIT_OK;
@@ -64,6 +67,16 @@ int cli_train_main(int argc, char **argv)
             usage(stderr);
             return CLI_EXIT_USAGE;
         }
+    }
+    if (plot && p.run_dir) {
+        char log[4096];
+        ocr_err pe = {0};
+        snprintf(log, sizeof log, "%s/train.log", p.run_dir);
+        if (trn_plot_log(log, plot, "vlocr-nano", &pe) != OCR_OK) {
+            cli_report("train --plot", &pe);
+            return CLI_EXIT_FAIL;
+        }
+        return CLI_EXIT_OK;
     }
     if (!p.run_dir || (!p.recipe_path && !p.resume && !p.export_dir)) {
         usage(stderr);

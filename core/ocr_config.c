@@ -212,7 +212,7 @@ static void read_lm(reader *r, ocr_lm_config *l)
         reader sub = {r->name, {rs, NULL}, r->e, OCR_OK};
         l->rope_scaling.enabled = true;
         l->rope_scaling.factor = 1.0f;
-        l->rope_scaling.original_max_position_embeddings = l->max_position_embeddings;
+        l->rope_scaling.original_max_position_embeddings = 4096; /* DeepseekV2 class default */
         l->rope_scaling.beta_fast = 32.0f;
         l->rope_scaling.beta_slow = 1.0f;
         l->rope_scaling.mscale = 1.0f;

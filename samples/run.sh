@@ -17,7 +17,7 @@ if [ -f "$SHARED/conformance/ocr_mha/config.json" ]; then
     echo "== vlocr info $SHARED/conformance/ocr_mha"
     "$BIN" info "$SHARED/conformance/ocr_mha" | tee "$OUT/info-ocr_mha.txt"
 fi
-if [ -d models/vlocr-nano ]; then
+if [ -f models/vlocr-nano/config.json ] && [ -f models/vlocr-nano/model.safetensors ]; then
     echo "== vlocr info models/vlocr-nano"
     "$BIN" info models/vlocr-nano | tee "$OUT/info-vlocr-nano.txt"
 fi

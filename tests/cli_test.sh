@@ -56,6 +56,17 @@ if [ -f "$SHARED/conformance/ocr_mha/config.json" ]; then
     for f in ocr_mha mla_greedy mla_noaux_tc; do
         expect 0 "result: +OK" "info $f" -- "$BIN" info "$SHARED/conformance/$f"
     done
+    for f in ocr_mha mla_greedy mla_noaux_tc; do
+        expect 0 "conform: [0-9]+ passed, 0 failed" "conform $f (official-code fixture)" -- "$BIN" conform "$SHARED/conformance/$f"
+    done
+    # A tampered copy must fail.
+    mkdir -p "$T/fx"
+    cp -r "$SHARED/conformance/mla_greedy" "$T/fx/mla_greedy"
+    chmod -R u+w "$T/fx"
+    ln -s "$(cd "$SHARED/conformance/common" && pwd)" "$T/fx/common"
+    # set the exponent byte of one float in the layer-1 output golden
+    printf '\177' | dd of="$T/fx/mla_greedy/decoder/dec_layer1_out.npy" bs=1 seek=1003 conv=notrunc 2>/dev/null
+    expect 1 "dec_layer1_out .*FAIL" "conform detects a tampered golden" -- "$BIN" conform "$T/fx/mla_greedy"
     expect 0 "MLA, 4 heads, q_lora 48, kv_lora 32" "info shows MLA dims" -- "$BIN" info "$SHARED/conformance/mla_noaux_tc"
     expect 0 "noaux_tc top-k, groups 1/2" "info shows router" -- "$BIN" info "$SHARED/conformance/mla_noaux_tc"
     mkdir -p "$T/m1"

@@ -1,0 +1,385 @@
+/* train/trn_ops.c — forward and backward of the ops of vlocr-nano.
+ *
+ * Backward functions accumulate (+=) into gradients (llm.c convention), so
+ * a tensor used twice (a residual, k_pe shared by all heads) gets the sum
+ * for free. GEMMs go through OpenBLAS (ocr_sgemm); the rest are plain loops
+ * over rows, with statistics accumulated in double where rounding matters.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "train/trn.h"
+
+/* ------------------------------------------------------------------ linear */
+
+void trn_linear_forward(float *y, const float *x, const float *w, const float *b,
+                        int n, int in, int out)
+{
+    /* y = x·Wᵀ */
+    ocr_sgemm(false, true, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+    if (b)
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < out; o++) y[(size_t)i * out + o] += b[o];
+}
+
+void trn_linear_backward(float *dx, float *dw, float *db, const float *dy,
+                         const float *x, const float *w, int n, int in, int out)
+{
+    if (n <= 0) return;
+    if (dx) ocr_sgemm(false, false, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
+    /* dW[out,in] += dyᵀ[out,n]·x[n,in] */
+    ocr_sgemm(true, false, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
+    if (db)
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < out; o++) db[o] += dy[(size_t)i * out + o];
+}
+
+/* ------------------------------------------------------------------- norms */
+
+void trn_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
+                           const float *w, const float *b, int n, int d, float eps)
+{
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * d;
+        double s = 0, ss = 0;
+        for (int j = 0; j < d; j++) s += xi[j];
+        double mu = s / d;
+        for (int j = 0; j < d; j++) ss += (xi[j] - mu) * (xi[j] - mu);
+        float r = (float)(1.0 / sqrt(ss / d + eps));
+        mean[i] = (float)mu;
+        rstd[i] = r;
+        float *yi = y + (size_t)i * d;
+        for (int j = 0; j < d; j++) yi[j] = (float)((xi[j] - mu) * r) * w[j] + b[j];
+    }
+}
+
+void trn_layernorm_backward(float *dx, float *dw, float *db, const float *dy,
+                            const float *x, const float *mean, const float *rstd,
+                            const float *w, int n, int d)
+{
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * d, *dyi = dy + (size_t)i * d;
+        float mu = mean[i], r = rstd[i];
+        double sdn = 0, sdnx = 0;
+        for (int j = 0; j < d; j++) {
+            float xh = (xi[j] - mu) * r;
+            float dn = dyi[j] * w[j];
+            sdn += dn;
+            sdnx += (double)dn * xh;
+            dw[j] += dyi[j] * xh;
+            db[j] += dyi[j];
+        }
+        float m1 = (float)(sdn / d), m2 = (float)(sdnx / d);
+        float *dxi = dx + (size_t)i * d;
+        for (int j = 0; j < d; j++) {
+            float xh = (xi[j] - mu) * r;
+            dxi[j] += r * (dyi[j] * w[j] - m1 - xh * m2);
+        }
+    }
+}
+
+void trn_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w,
+                         int n, int d, float eps)
+{
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * d;
+        double ss = 0;
+        for (int j = 0; j < d; j++) ss += (double)xi[j] * xi[j];
+        float r = (float)(1.0 / sqrt(ss / d + eps));
+        rstd[i] = r;
+        float *yi = y + (size_t)i * d;
+        for (int j = 0; j < d; j++) yi[j] = xi[j] * r * w[j];
+    }
+}
+
+void trn_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
+                          const float *rstd, const float *w, int n, int d)
+{
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * d, *dyi = dy + (size_t)i * d;
+        float r = rstd[i];
+        double s = 0;
+        for (int j = 0; j < d; j++) {
+            s += (double)dyi[j] * w[j] * xi[j];
+            dw[j] += dyi[j] * xi[j] * r;
+        }
+        /* d/dx of x·r: r·(g − x·r²·mean(g·x)) with g = dy·w */
+        float c = (float)(s / d) * r * r * r;
+        float *dxi = dx + (size_t)i * d;
+        for (int j = 0; j < d; j++) dxi[j] += dyi[j] * w[j] * r - xi[j] * c;
+    }
+}
+
+/* ------------------------------------------------------------- activations */
+
+void trn_gelu_forward(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+void trn_gelu_backward(float *dx, const float *dy, const float *x, size_t n)
+{
+    const float k = 0.3989422804014327f; /* 1/sqrt(2π) */
+    for (size_t i = 0; i < n; i++) {
+        float cdf = 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+        float pdf = k * expf(-0.5f * x[i] * x[i]);
+        dx[i] += dy[i] * (cdf + x[i] * pdf);
+    }
+}
+
+void trn_swiglu_forward(float *a, const float *g, const float *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) a[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void trn_swiglu_backward(float *dg, float *du, const float *da, const float *g,
+                         const float *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-g[i]));
+        float silu = g[i] * s;
+        du[i] += da[i] * silu;
+        dg[i] += da[i] * u[i] * (s * (1.0f + g[i] * (1.0f - s)));
+    }
+}
+
+/* -------------------------------------------------------------------- conv */
+
+static void im2col(float *col, const float *x, int B, int H, int W, int cin)
+{
+    int Ho = H / 2, Wo = W / 2, kc = 9 * cin;
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < Ho; oy++)
+            for (int ox = 0; ox < Wo; ox++) {
+                float *c = col + (((size_t)b * Ho + oy) * Wo + ox) * kc;
+                for (int ky = 0; ky < 3; ky++) {
+                    int iy = oy * 2 + ky - 1;
+                    for (int kx = 0; kx < 3; kx++) {
+                        int ix = ox * 2 + kx - 1;
+                        float *cc = c + (ky * 3 + kx) * cin;
+                        if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                            memset(cc, 0, sizeof(float) * cin);
+                        else
+                            memcpy(cc, x + (((size_t)b * H + iy) * W + ix) * cin,
+                                   sizeof(float) * cin);
+                    }
+                }
+            }
+}
+
+static void col2im_add(float *dx, const float *dcol, int B, int H, int W, int cin)
+{
+    int Ho = H / 2, Wo = W / 2, kc = 9 * cin;
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < Ho; oy++)
+            for (int ox = 0; ox < Wo; ox++) {
+                const float *c = dcol + (((size_t)b * Ho + oy) * Wo + ox) * kc;
+                for (int ky = 0; ky < 3; ky++) {
+                    int iy = oy * 2 + ky - 1;
+                    if (iy < 0 || iy >= H) continue;
+                    for (int kx = 0; kx < 3; kx++) {
+                        int ix = ox * 2 + kx - 1;
+                        if (ix < 0 || ix >= W) continue;
+                        const float *cc = c + (ky * 3 + kx) * cin;
+                        float *d = dx + (((size_t)b * H + iy) * W + ix) * cin;
+                        for (int i = 0; i < cin; i++) d[i] += cc[i];
+                    }
+                }
+            }
+}
+
+void trn_conv_forward(float *y, float *col, const float *x, const float *w,
+                      const float *b, int B, int H, int W, int cin, int cout)
+{
+    im2col(col, x, B, H, W, cin);
+    trn_linear_forward(y, col, w, b, B * (H / 2) * (W / 2), 9 * cin, cout);
+}
+
+void trn_conv_backward(float *dx, float *dw, float *db, float *dcol,
+                       const float *dy, const float *col, const float *w,
+                       int B, int H, int W, int cin, int cout)
+{
+    int n = B * (H / 2) * (W / 2);
+    if (dx) memset(dcol, 0, sizeof(float) * (size_t)n * 9 * cin);
+    trn_linear_backward(dx ? dcol : NULL, dw, db, dy, col, w, n, 9 * cin, cout);
+    if (dx) col2im_add(dx, dcol, B, H, W, cin);
+}
+
+/* --------------------------------------------------------------- attention */
+
+void trn_attn_forward(float *out, float *P, const float *q, const float *k,
+                      const float *v, const trn_attn_shape *s)
+{
+    const int T = s->T;
+    for (int b = 0; b < s->B; b++)
+        for (int h = 0; h < s->H; h++) {
+            float *p = P + ((size_t)b * s->H + h) * T * T;
+            const float *qb = q + (size_t)b * T * s->ldq + h * s->dq;
+            const float *kb = k + (size_t)b * T * s->ldk + h * s->dq;
+            const float *vb = v + (size_t)b * T * s->ldv + h * s->dv;
+            float *ob = out + (size_t)b * T * s->ldo + h * s->dv;
+            ocr_sgemm(false, true, T, T, s->dq, s->scale, qb, s->ldq, kb, s->ldk, 0.0f, p, T);
+            for (int i = 0; i < T; i++) {
+                float *r = p + (size_t)i * T;
+                int nj = s->causal ? i + 1 : T;
+                float mx = r[0];
+                for (int j = 1; j < nj; j++) mx = r[j] > mx ? r[j] : mx;
+                double sum = 0;
+                for (int j = 0; j < nj; j++) {
+                    r[j] = expf(r[j] - mx);
+                    sum += r[j];
+                }
+                float inv = (float)(1.0 / sum);
+                for (int j = 0; j < nj; j++) r[j] *= inv;
+                for (int j = nj; j < T; j++) r[j] = 0.0f;
+            }
+            ocr_sgemm(false, false, T, s->dv, T, 1.0f, p, T, vb, s->ldv, 0.0f, ob, s->ldo);
+        }
+}
+
+void trn_attn_backward(float *dq, float *dk, float *dv, const float *dout,
+                       const float *P, const float *q, const float *k,
+                       const float *v, const trn_attn_shape *s, float *dP)
+{
+    const int T = s->T;
+    for (int b = 0; b < s->B; b++)
+        for (int h = 0; h < s->H; h++) {
+            const float *p = P + ((size_t)b * s->H + h) * T * T;
+            const float *qb = q + (size_t)b * T * s->ldq + h * s->dq;
+            const float *kb = k + (size_t)b * T * s->ldk + h * s->dq;
+            const float *vb = v + (size_t)b * T * s->ldv + h * s->dv;
+            const float *dob = dout + (size_t)b * T * s->ldo + h * s->dv;
+            float *dqb = dq + (size_t)b * T * s->ldq + h * s->dq;
+            float *dkb = dk + (size_t)b * T * s->ldk + h * s->dq;
+            float *dvb = dv + (size_t)b * T * s->ldv + h * s->dv;
+            /* dV += Pᵀ·dO ; dP = dO·Vᵀ */
+            ocr_sgemm(true, false, T, s->dv, T, 1.0f, p, T, dob, s->ldo, 1.0f, dvb, s->ldv);
+            ocr_sgemm(false, true, T, T, s->dv, 1.0f, dob, s->ldo, vb, s->ldv, 0.0f, dP, T);
+            /* dS = P ⊙ (dP − rowsum(dP ⊙ P)), times the scale */
+            for (int i = 0; i < T; i++) {
+                const float *pr = p + (size_t)i * T;
+                float *dr = dP + (size_t)i * T;
+                int nj = s->causal ? i + 1 : T;
+                double dot = 0;
+                for (int j = 0; j < nj; j++) dot += (double)pr[j] * dr[j];
+                for (int j = 0; j < nj; j++) dr[j] = pr[j] * (dr[j] - (float)dot) * s->scale;
+                for (int j = nj; j < T; j++) dr[j] = 0.0f;
+            }
+            /* dQ += dS·K ; dK += dSᵀ·Q */
+            ocr_sgemm(false, false, T, s->dq, T, 1.0f, dP, T, kb, s->ldk, 1.0f, dqb, s->ldq);
+            ocr_sgemm(true, false, T, s->dq, T, 1.0f, dP, T, qb, s->ldq, 1.0f, dkb, s->ldk);
+        }
+}
+
+/* -------------------------------------------------------------------- rope */
+
+static void rope_apply(float *x, const int *pos, int n, int nh, int stride,
+                       int hstride, int dim, float theta, float sign)
+{
+    int half = dim / 2;
+    for (int r = 0; r < n; r++) {
+        for (int i = 0; i < half; i++) {
+            /* Angles in double: positions reach a few hundred and the
+             * inference engine computes its tables in double as well. */
+            double inv = pow((double)theta, -2.0 * i / dim);
+            double a = pos[r] * inv;
+            float c = (float)cos(a), sn = sign * (float)sin(a);
+            for (int h = 0; h < nh; h++) {
+                float *v = x + (size_t)r * stride + (size_t)h * hstride + 2 * i;
+                float x0 = v[0], x1 = v[1];
+                v[0] = x0 * c - x1 * sn;
+                v[1] = x1 * c + x0 * sn;
+            }
+        }
+    }
+}
+
+void trn_rope_forward(float *x, const int *pos, int n, int nh, int stride,
+                      int hstride, int dim, float theta)
+{
+    rope_apply(x, pos, n, nh, stride, hstride, dim, theta, 1.0f);
+}
+
+void trn_rope_backward(float *dx, const int *pos, int n, int nh, int stride,
+                       int hstride, int dim, float theta)
+{
+    rope_apply(dx, pos, n, nh, stride, hstride, dim, theta, -1.0f);
+}
+
+/* ----------------------------------------------------------- cross-entropy */
+
+double trn_xent_forward_backward(float *dlogits, const float *logits,
+                                 const int32_t *targets, int n, int V, float ls,
+                                 float scale)
+{
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        const float *l = logits + (size_t)i * V;
+        float *d = dlogits + (size_t)i * V;
+        int t = targets[i];
+        if (t < 0 || t >= V) {
+            memset(d, 0, sizeof(float) * V);
+            continue;
+        }
+        float mx = l[0];
+        for (int j = 1; j < V; j++) mx = l[j] > mx ? l[j] : mx;
+        double sum = 0, sl = 0;
+        for (int j = 0; j < V; j++) {
+            sum += exp((double)l[j] - mx);
+            sl += (double)l[j] - mx;
+        }
+        double lse = log(sum);
+        /* (1−ls)·(−log p_t) + ls·mean_j(−log p_j) */
+        total += (1.0 - ls) * (lse - (l[t] - mx)) + ls * (lse - sl / V);
+        for (int j = 0; j < V; j++) {
+            double p = exp((double)l[j] - mx - lse);
+            double y = ls / V + (j == t ? 1.0 - ls : 0.0);
+            d[j] = (float)((p - y) * scale);
+        }
+    }
+    return total;
+}
+
+/* ---------------------------------------------------------- edit distance */
+
+static int utf8_cps(const char *s, uint32_t *out, int cap)
+{
+    int n = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p && n < cap) {
+        uint32_t c = *p;
+        int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+        for (int i = 1; i < len; i++)
+            if ((p[i] & 0xC0) != 0x80) { len = 1; break; }
+        if (len > 1) {
+            c &= 0xFFu >> (len + 1);
+            for (int i = 1; i < len; i++) c = (c << 6) | (p[i] & 0x3F);
+        }
+        out[n++] = c;
+        p += len;
+    }
+    return n;
+}
+
+int trn_edit_distance(const char *a, const char *b, int *ref_len)
+{
+    enum { CAP = 2048 };
+    static _Thread_local uint32_t ca[CAP], cb[CAP];
+    static _Thread_local int row[CAP + 1];
+    int na = utf8_cps(a, ca, CAP), nb = utf8_cps(b, cb, CAP);
+    if (ref_len) *ref_len = nb;
+    for (int j = 0; j <= nb; j++) row[j] = j;
+    for (int i = 1; i <= na; i++) {
+        int diag = row[0];
+        row[0] = i;
+        for (int j = 1; j <= nb; j++) {
+            int up = row[j];
+            int best = diag + (ca[i - 1] != cb[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[nb];
+}
