@@ -56,30 +56,46 @@ ocr_status syn_sample_write(const syn_sample *s, const char *dir, const char *st
 
 #define PAD 10
 #define LABEL_H 16
+#define LABEL_MIN_W 150
 
 ocr_status syn_contact_sheet(PIX **out, const syn_sample *s, size_t n, int width, ocr_err *e)
 {
     *out = NULL;
     if (!s || n == 0 || width < 64 || width > 20000)
         return ocr_err_set(e, OCR_E_ARG, "syn_contact_sheet: nothing to show or bad width %d", width);
-    int maxw = 1, maxh = 1;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i].w > maxw) maxw = s[i].w;
-        if (s[i].h > maxh) maxh = s[i].h;
+    /* Shelf packing: samples left to right, a new row when one is full. */
+    int *px = malloc(n * sizeof *px), *py = malloc(n * sizeof *py), *cw = malloc(n * sizeof *cw);
+    if (!px || !py || !cw) {
+        free(px);
+        free(py);
+        free(cw);
+        return ocr_err_set(e, OCR_E_NOMEM, "syn_contact_sheet: out of memory");
     }
-    int colw = maxw + 2 * PAD < width ? maxw + 2 * PAD : width;
-    int cols = width / colw;
-    if (cols < 1) cols = 1;
-    if (cols > 8) cols = 8;
-    colw = width / cols;
-    int rowh = maxh + LABEL_H + PAD + 4;
-    int rows = (int)((n + (size_t)cols - 1) / (size_t)cols);
-    int H = rows * rowh + PAD;
+    int sx = PAD, sy = PAD, rowh = 0;
+    for (size_t i = 0; i < n; i++) {
+        int w = s[i].w < width - 2 * PAD ? s[i].w : width - 2 * PAD;
+        int c = w > LABEL_MIN_W ? w : LABEL_MIN_W;
+        if (c > width - 2 * PAD) c = width - 2 * PAD;
+        if (sx > PAD && sx + c > width - PAD) {
+            sx = PAD;
+            sy += rowh + LABEL_H + PAD + 4;
+            rowh = 0;
+        }
+        px[i] = sx;
+        py[i] = sy;
+        cw[i] = c;
+        sx += c + 2 * PAD;
+        if (s[i].h > rowh) rowh = s[i].h;
+    }
+    int H = sy + rowh + LABEL_H + PAD + 4;
     PIX *sheet = pixCreate(width, H, 8);
     cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_A8, width, H);
     if (!sheet || cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS) {
         if (sheet) pixDestroy(&sheet);
         cairo_surface_destroy(surf);
+        free(px);
+        free(py);
+        free(cw);
         return ocr_err_set(e, OCR_E_NOMEM, "syn_contact_sheet: %dx%d", width, H);
     }
     pixSetAllArbitrary(sheet, 255);
@@ -97,8 +113,8 @@ ocr_status syn_contact_sheet(PIX **out, const syn_sample *s, size_t n, int width
     l_uint32 *d = pixGetData(sheet);
     int wpl = pixGetWpl(sheet);
     for (size_t i = 0; i < n; i++) {
-        int cx = (int)(i % (size_t)cols) * colw + PAD, cy = (int)(i / (size_t)cols) * rowh + PAD;
-        int w = s[i].w < colw - 2 * PAD ? s[i].w : colw - 2 * PAD;
+        int cx = px[i], cy = py[i];
+        int w = s[i].w < width - 2 * PAD ? s[i].w : width - 2 * PAD;
         for (int y = 0; y < s[i].h; y++)
             for (int x = 0; x < w; x++)
                 SET_DATA_BYTE(d + (size_t)(cy + y) * wpl, cx + x, s[i].gray[(size_t)y * s[i].w + x]);
@@ -111,7 +127,7 @@ ocr_status syn_contact_sheet(PIX **out, const syn_sample *s, size_t n, int width
             SET_DATA_BYTE(d + (size_t)y * wpl, cx - 2, 170);
             SET_DATA_BYTE(d + (size_t)y * wpl, cx + w + 1, 170);
         }
-        pango_layout_set_width(L, (colw - 2 * PAD) * PANGO_SCALE);
+        pango_layout_set_width(L, cw[i] * PANGO_SCALE);
         pango_layout_set_text(L, s[i].text ? s[i].text : "", -1);
         cairo_move_to(cr, cx, cy + s[i].h + 3);
         pango_cairo_show_layout(cr, L);
@@ -134,6 +150,9 @@ ocr_status syn_contact_sheet(PIX **out, const syn_sample *s, size_t n, int width
             if (lab < v) SET_DATA_BYTE(d + (size_t)y * wpl, x, lab);
         }
     cairo_surface_destroy(surf);
+    free(px);
+    free(py);
+    free(cw);
     *out = sheet;
     return OCR_OK;
 }
