@@ -89,5 +89,63 @@ expect 1 "config.json: cannot open" "info on a directory without config.json" --
 mkdir -p "$T/m4"; cp "$T/m3/config.json" "$T/m4/"
 expect 1 "no model.safetensors" "info on a directory without weights" -- "$BIN" info "$T/m4"
 
+
+# ==========================================================================
+# DeepSeek-OCR page path: vlocr --model DIR (cli/cli_read.c, pipeline/pipe_*).
+# Appended section, owned by the page-pipeline author. The tiny official-code
+# fixtures + the synthetic byte tokenizer (tests/data/dsocr/tokenizer.json)
+# must reproduce generation/generated_ids.npy through the whole command.
+# ==========================================================================
+DS="$SHARED/conformance"
+if [ -f "$DS/ocr_mha/model.safetensors" ] && [ -f tests/data/dsocr/tokenizer.json ]; then
+    # dsmodel NAME FIXTURE [notok]: a model directory of symlinks + tokenizer.
+    dsmodel() {
+        mkdir -p "$T/$1"
+        ln -sf "$(cd "$DS/$2" && pwd)/config.json" "$T/$1/config.json"
+        ln -sf "$(cd "$DS/$2" && pwd)/model.safetensors" "$T/$1/model.safetensors"
+        [ "$3" = notok ] || cp tests/data/dsocr/tokenizer.json "$T/$1/"
+    }
+    TINY="--base-size 256 --image-size 128 --crop-threshold 128 --max-new-tokens 8"
+    IMG="$DS/common/test_image.png"
+    SMALL="$DS/common/global_only/test_image_small.png"
+    dsmodel ds_ocr_mha ocr_mha; dsmodel ds_mla_greedy mla_greedy; dsmodel ds_mla_noaux_tc mla_noaux_tc
+    # shellcheck disable=SC2086
+    {
+    expect 0 "generated ids: 228 276 45 137 18 115 45 137$" "E2E ocr_mha: PNG to the 8 golden ids" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -vv "$IMG"
+    expect 0 "generated ids: 284 47 101 149 21 149 21 149$" "E2E mla_greedy: PNG to the 8 golden ids" -- "$BIN" --model "$T/ds_mla_greedy" $TINY -vv "$IMG"
+    expect 0 "generated ids: 176 209 130 132 255 169 66 2$" "E2E mla_noaux_tc: PNG to the 8 golden ids" -- "$BIN" --model "$T/ds_mla_noaux_tc" $TINY -vv "$IMG"
+    expect 0 "generated ids: 228 0 18 52 18 52 18 0$" "E2E ocr_mha global-only 120x90" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -vv "$SMALL"
+    expect 0 "tiles 3x2, prompt 85 tokens \(49 image\), 8 generated" "-v: per-page counts" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -v "$IMG"
+    expect 0 "token limit" "token limit reported as a warning" -- "$BIN" --model "$T/ds_ocr_mha" $TINY "$IMG"
+    expect 0 "generated ids: 228 276 45 137 18 115 45 137$" "stdin input" -- sh -c "\"$BIN\" --model \"$T/ds_ocr_mha\" $TINY -vv - < \"$IMG\""
+    mkdir -p "$T/o1"
+    expect 0 "" "-f json -o FILE" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -f json -o "$T/o1/page.json" "$IMG"
+    if grep -q '"generated_tokens":8' "$T/o1/page.json" && grep -q '"width": 360' "$T/o1/page.json"; then ok; else bad "-f json: page.json lacks the page"; fi
+    expect 0 "" "-f md,json -o x.md writes both" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -f md,json -o "$T/o1/x.md" "$IMG"
+    if [ -f "$T/o1/x.md" ] && [ -f "$T/o1/x.json" ] && ! ls "$T/o1" | grep -q '\.tmp\.'; then ok; else bad "md,json: outputs missing or temporaries left"; ls "$T/o1"; fi
+    # A batch with one unreadable input: named, the rest produced, exit 3.
+    expect 3 "garbage.png: .*not a supported image" "batch with a bad file: exit 3" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -o "$T/o2" "$IMG" "$T/garbage.png" "$SMALL"
+    if [ -f "$T/o2/test_image.md" ] && [ -f "$T/o2/test_image_small.md" ] && [ ! -e "$T/o2/garbage.md" ]; then ok; else bad "batch: outputs"; ls "$T/o2"; fi
+    expect 1 "empty.png" "batch where every input fails: exit 1" -- "$BIN" --model "$T/ds_ocr_mha" $TINY "$T/empty.png" "$T/garbage.png"
+    expect 0 "generated ids" "--prompt locate:TEXT" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -vv --prompt "locate:the title" "$IMG"
+    expect 0 "n-gram 30 \(windowed\)" "--vllm-ngram" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -v --vllm-ngram -f txt "$IMG"
+    expect 0 "" "--overlay into a new directory" -- "$BIN" --model "$T/ds_ocr_mha" $TINY --overlay -o "$T/o3/sub/p.md" "$IMG"
+    if [ -f "$T/o3/sub/p.md" ] && [ -f "$T/o3/sub/p_overlay/1.png" ]; then ok; else bad "--overlay: files"; ls -R "$T/o3"; fi
+    expect 2 "--overlay needs -o" "--overlay without -o" -- "$BIN" --model "$T/ds_ocr_mha" --overlay "$IMG"
+    expect 0 "prompt 60 tokens" "--prompt free (shorter prompt)" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -v --prompt free "$IMG"
+    }
+    # Model directory and command-line errors.
+    dsmodel ds_notok ocr_mha notok
+    expect 1 "tokenizer.json: not found" "model dir without tokenizer.json" -- "$BIN" --model "$T/ds_notok" "$IMG"
+    expect 2 "--mode: unknown mode 'huge'" "bad --mode" -- "$BIN" --model "$T/ds_ocr_mha" --mode huge "$IMG"
+    expect 2 "more than one <image>" "prompt with two <image>" -- "$BIN" --model "$T/ds_ocr_mha" --prompt "<image><image>" "$IMG"
+    expect 2 "unknown format 'pdf'" "bad -f" -- "$BIN" --model "$T/ds_ocr_mha" -f pdf "$IMG"
+    expect 2 "several formats need -o" "two formats to stdout" -- "$BIN" --model "$T/ds_ocr_mha" -f md,json "$IMG"
+    expect 2 "max-tiles" "bad --max-tiles" -- "$BIN" --model "$T/ds_ocr_mha" --max-tiles 0 "$IMG"
+    expect 1 "no vision_config" "decoder-only checkpoint" -- "$BIN" --model "$T/m3" "$IMG"
+else
+    echo "SKIP DeepSeek-OCR page path: $DS or tests/data/dsocr/tokenizer.json not found"
+fi
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
