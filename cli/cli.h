@@ -23,6 +23,8 @@ int cli_conform_main(int argc, char **argv); /* vlocr conform FIXTURE_DIR */
 int cli_synth_main(int argc, char **argv);   /* vlocr synth --kind ... */
 int cli_read_main(int argc, char **argv);    /* vlocr [opts] FILE... */
 int cli_probe_main(int argc, char **argv);   /* vlocr probe FILE... */
+int cli_train_main(int argc, char **argv);   /* vlocr train --recipe R --run DIR */
+int cli_recognize_main(int argc, char **argv); /* vlocr recognize [--region K] IMAGE... */
 
 /* Decode every page of `path`; on failure print the reason naming the file
  * and return -1. With `describe`, print one line per page. */

@@ -9,7 +9,6 @@
 #include "cli/cli.h"
 #include "vision/vis.h"
 
-int cli_recognize_main(int argc, char **argv); /* declared in cli/cli.h by the lead */
 
 static PIX *to_gray(PIX *pix)
 {

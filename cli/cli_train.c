@@ -9,7 +9,6 @@
 #include "cli/cli.h"
 #include "train/trn.h"
 
-int cli_train_main(int argc, char **argv); /* declared in cli/cli.h by the lead */
 
 static volatile int g_stop;
 
