@@ -331,10 +331,12 @@ void ocr_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
 
 /* ----------------------------------------------------------------- kernels */
 
-/* y[n,out] = x[n,in]·Wᵀ + bias, W a weight tensor of any floating dtype
- * (F32, BF16, F16, F8_E4M3 with block scales). Narrow weights are widened
- * on the fly, one panel at a time, into `scratch` (may be NULL: then the
- * kernel uses a small stack/heap panel). Returns OCR_E_DTYPE for ints. */
+/* y[n,out] = x[n,in]·Wᵀ + bias, W a 2-D weight tensor of any floating dtype
+ * (F32, BF16, F16, F64, F8_E4M3 with block scales). BF16 goes to its own
+ * kernel (a vectorised matvec for n <= 3, widened panels + sgemm above);
+ * F16/F8/F64 are widened in panels. F8 scales must be F32 of shape
+ * [ceil(out/blk), ceil(in/blk)] (checked); nbytes is checked when non-zero.
+ * Integer weights give OCR_E_DTYPE naming the tensor, non-2-D OCR_E_SHAPE. */
 ocr_status ocr_matmul(float *y, const float *x, const ocr_tensor *w,
                       const float *bias, int n, ocr_err *e);
 ocr_status ocr_matmul_ref(float *y, const float *x, const ocr_tensor *w,
@@ -360,7 +362,8 @@ void ocr_layernorm(float *out, const float *x, const float *w, const float *b,
                    int n, int d, float eps);
 void ocr_layernorm_ref(float *out, const float *x, const float *w,
                        const float *b, int n, int d, float eps);
-/* Row-wise softmax over x[n,d], in place; max-subtracted. */
+/* Row-wise softmax over x[n,d], in place; max-subtracted. A row that is
+ * entirely -inf (fully masked) becomes zeros, not NaN. */
 void ocr_softmax(float *x, int n, int d);
 void ocr_softmax_ref(float *x, int n, int d);
 /* Elementwise activations over x[n], in place. */
