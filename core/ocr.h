@@ -398,6 +398,20 @@ void ocr_rope_interleaved_ref(float *x, int n, int nheads, int stride, int dim,
 void ocr_rope_table_ref(float *cos_t, float *sin_t, const int *pos, int npos,
                         const float *inv_freq, int half, float mscale);
 
+/* -------------------------------------------------------------------- PRNG */
+
+/* xoshiro256**; seed with ocr_rng_seed (splitmix64 expansion) or fill s[]
+ * yourself from a stream of ocr_splitmix64 values (never all zero). */
+typedef struct {
+    uint64_t s[4];
+} ocr_rng;
+
+/* Advance a splitmix64 state and return its next output. */
+uint64_t ocr_splitmix64(uint64_t *state);
+void ocr_rng_seed(ocr_rng *r, uint64_t seed);
+uint64_t ocr_rng_next(ocr_rng *r);
+double ocr_rng_uniform(ocr_rng *r); /* [0, 1) with 53 random bits */
+
 /* ------------------------------------------------------------------ files */
 
 /* Read a whole file (or "-" for stdin) into a malloc'd buffer, refusing

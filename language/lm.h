@@ -242,12 +242,6 @@ ocr_status lm_rope_init(float *inv_freq, float *mscale, float *softmax_scale,
 
 /* ============================================================== generation */
 
-/* A small deterministic PRNG (xoshiro256**, seeded by splitmix64). */
-typedef struct { uint64_t s[4]; } lm_rng;
-void lm_rng_seed(lm_rng *r, uint64_t seed);
-uint64_t lm_rng_next(lm_rng *r);
-double lm_rng_uniform(lm_rng *r); /* [0, 1) */
-
 /* Tokens that would complete an n-gram already present (HF
  * NoRepeatNGramLogitsProcessor when window == 0: n-grams anywhere in
  * seq[0..len), prompt included; DeepSeek-OCR vLLM NoRepeatNGram when
@@ -322,7 +316,7 @@ typedef struct {
 /* Pick the next token from logits [vocab] (modified in place: bans,
  * temperature). Greedy when p->temperature <= 0 (first maximum wins). */
 int32_t lm_sample(float *logits, int vocab, const lm_gen_params *p,
-                  lm_rng *rng, float *scratch, int32_t *iscratch);
+                  ocr_rng *rng, float *scratch, int32_t *iscratch);
 
 /* Prefill prompt ids [n_prompt] (with image rows as in lm_embed) into a
  * reset state, then generate up to min(cap, max_new_tokens) tokens into out

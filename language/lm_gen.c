@@ -14,45 +14,6 @@
 
 #include "language/lm.h"
 
-/* ------------------------------------------------------------------ PRNG */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-void lm_rng_seed(lm_rng *r, uint64_t seed)
-{
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-/* xoshiro256** (Blackman & Vigna). */
-uint64_t lm_rng_next(lm_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
-
-double lm_rng_uniform(lm_rng *r)
-{
-    return (double)(lm_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); /* 2^-53 */
-}
-
 /* ------------------------------------------------------------- n-grams */
 
 static bool contains(const int32_t *v, int n, int32_t x)
@@ -193,7 +154,7 @@ static int32_t argmax_logits(const float *x, int n)
     return best;
 }
 
-int32_t lm_sample(float *logits, int vocab, const lm_gen_params *p, lm_rng *rng, float *prob,
+int32_t lm_sample(float *logits, int vocab, const lm_gen_params *p, ocr_rng *rng, float *prob,
                   int32_t *ids)
 {
     if (p->temperature <= 0.0f) return argmax_logits(logits, vocab);
@@ -206,7 +167,7 @@ int32_t lm_sample(float *logits, int vocab, const lm_gen_params *p, lm_rng *rng,
         sum += prob[i];
     }
     for (int i = 0; i < vocab; i++) prob[i] = (float)(prob[i] / sum);
-    double r = lm_rng_uniform(rng);
+    double r = ocr_rng_uniform(rng);
     if (p->top_p > 0.0f && p->top_p < 1.0f) {
         /* Nucleus: the fewest most likely tokens whose mass reaches top_p.
          * A token below (1-top_p)/(V-1) can never be in it (the rest of
@@ -270,8 +231,8 @@ ocr_status lm_generate(lm_state *st, const lm_gen_params *p, const int32_t *prom
                            e)) != OCR_OK)
         goto done;
     memcpy(seq, prompt, (size_t)n_prompt * sizeof(int32_t));
-    lm_rng rng;
-    lm_rng_seed(&rng, p->seed);
+    ocr_rng rng;
+    ocr_rng_seed(&rng, p->seed);
 
     lm_state_reset(st);
     res->reason = LM_STOP_LENGTH;

@@ -571,14 +571,6 @@ ocr_status lm_model_load(lm_model **out, const char *dir, ocr_err *e)
 
 /* ------------------------------------------------------- random weights */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 typedef struct {
     const wsrc *s;
     uint64_t seed;
@@ -598,7 +590,7 @@ static void fill_tensor(const ocr_tensor *t, int kind, uint64_t seed)
     if (t->dtype == OCR_DT_BF16) {
         uint16_t *w = (uint16_t *)(uintptr_t)t->data;
         for (size_t i = 0; i < n; i += 2) {
-            uint64_t r = splitmix64(&st);
+            uint64_t r = ocr_splitmix64(&st);
             float a = ((float)(uint32_t)(r & 0x7fffff) * inv * 2.0f - 1.0f) * amp + off;
             float b = ((float)(uint32_t)((r >> 32) & 0x7fffff) * inv * 2.0f - 1.0f) * amp + off;
             w[i] = ocr_f32_to_bf16(a);
@@ -607,7 +599,7 @@ static void fill_tensor(const ocr_tensor *t, int kind, uint64_t seed)
     } else {
         float *w = (float *)(uintptr_t)t->data;
         for (size_t i = 0; i < n; i += 2) {
-            uint64_t r = splitmix64(&st);
+            uint64_t r = ocr_splitmix64(&st);
             w[i] = ((float)(uint32_t)(r & 0x7fffff) * inv * 2.0f - 1.0f) * amp + off;
             if (i + 1 < n)
                 w[i + 1] = ((float)(uint32_t)((r >> 32) & 0x7fffff) * inv * 2.0f - 1.0f) * amp + off;
@@ -620,7 +612,7 @@ static void *fill_thread(void *arg)
     const fill_job *j = arg;
     for (size_t i = j->t0; i < j->t1; i++) {
         uint64_t x = j->seed ^ (0x632be59bd9b4e019ull * (i + 1));
-        fill_tensor(&j->s->tens[i], j->s->kind[i], splitmix64(&x));
+        fill_tensor(&j->s->tens[i], j->s->kind[i], ocr_splitmix64(&x));
     }
     return NULL;
 }

@@ -15,22 +15,9 @@ static const int SIZES[] = {1, 3, 7, 17, 33, 65, 127, 257};
 static const int ROWS[] = {1, 2, 3, 5, 64};
 #define NROWS ((int)(sizeof ROWS / sizeof ROWS[0]))
 
-static float *falloc(size_t n)
-{
-    float *p = malloc((n ? n : 1) * sizeof(float));
-    if (!p) {
-        fprintf(stderr, "test_kernels: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
+static float *falloc(size_t n) { return tst_falloc(n); }
 
-static float *frand(size_t n, float lo, float hi)
-{
-    float *p = falloc(n);
-    tst_fill_uniform(p, n, lo, hi, &rng);
-    return p;
-}
+static float *frand(size_t n, float lo, float hi) { return tst_frand(n, lo, hi, &rng); }
 
 static void fill_nan(float *p, size_t n)
 {

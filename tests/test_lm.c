@@ -461,8 +461,8 @@ static void test_sampling(void)
     lm_gen_params p = lm_gen_default_params();
     float prob[4];
     int32_t ids[4];
-    lm_rng r;
-    lm_rng_seed(&r, 7);
+    ocr_rng r;
+    ocr_rng_seed(&r, 7);
     float lg[4] = {1.0f, 3.0f, 3.0f, -2.0f};
     TST_CHECK(lm_sample(lg, 4, &p, &r, prob, ids) == 1, "greedy: first maximum");
 
@@ -477,9 +477,9 @@ static void test_sampling(void)
     TST_CHECK(fabs(f - 0.75) < 0.03, "temperature 1 frequencies: %.3f vs 0.75", f);
 
     /* Same seed, same draws. */
-    lm_rng a, b;
-    lm_rng_seed(&a, 99);
-    lm_rng_seed(&b, 99);
+    ocr_rng a, b;
+    ocr_rng_seed(&a, 99);
+    ocr_rng_seed(&b, 99);
     bool same = true;
     for (int i = 0; i < 100; i++) {
         float l1[4] = {0.1f, 0.2f, 0.3f, 0.4f}, l2[4] = {0.1f, 0.2f, 0.3f, 0.4f};

@@ -17,22 +17,9 @@
 
 static uint64_t rng = 0x243f6a8885a308d3ULL;
 
-static float *falloc(size_t n)
-{
-    float *p = malloc((n ? n : 1) * sizeof(float));
-    if (!p) {
-        fprintf(stderr, "test_vis: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
+static float *falloc(size_t n) { return tst_falloc(n); }
 
-static float *frand(size_t n, float lo, float hi)
-{
-    float *p = falloc(n);
-    tst_fill_uniform(p, n, lo, hi, &rng);
-    return p;
-}
+static float *frand(size_t n, float lo, float hi) { return tst_frand(n, lo, hi, &rng); }
 
 static const char *conf_dir(void)
 {

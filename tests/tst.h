@@ -38,6 +38,10 @@ const char *tst_tmpdir(void);
 /* Write bytes to tst_tmpdir()/name; returns the full path (static buffer
  * rotated among 8 slots). */
 const char *tst_write_file(const char *name, const void *data, size_t n);
+/* malloc'd float buffers for tests; exit(2) on allocation failure. */
+float *tst_falloc(size_t n);
+/* tst_falloc + tst_fill_uniform. */
+float *tst_frand(size_t n, float lo, float hi, uint64_t *state);
 /* Deterministic uniform floats in [lo, hi) (xorshift64*). */
 void tst_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t *state);
 

@@ -58,9 +58,7 @@ typedef enum { SYN_SPLIT_TRAIN = 0, SYN_SPLIT_VAL } syn_split;
 /* -------------------------------------------------------------------- PRNG */
 
 /* xoshiro256** seeded through splitmix64; never rand(). */
-typedef struct {
-    uint64_t s[4];
-} syn_rng;
+typedef ocr_rng syn_rng;
 
 uint64_t syn_mix64(uint64_t x); /* splitmix64 finaliser */
 /* Stream `stream` of `seed`: samples use stream = sample index. */

@@ -10,13 +10,7 @@
 
 #include "train/syn.h"
 
-uint64_t syn_mix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ULL;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-    return x ^ (x >> 31);
-}
+uint64_t syn_mix64(uint64_t x) { return ocr_splitmix64(&x); }
 
 void syn_rng_init(syn_rng *r, uint64_t seed, uint64_t stream)
 {
@@ -29,29 +23,9 @@ void syn_rng_init(syn_rng *r, uint64_t seed, uint64_t stream)
     }
 }
 
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
+uint64_t syn_rng_next(syn_rng *r) { return ocr_rng_next(r); }
 
-uint64_t syn_rng_next(syn_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
-
-double syn_rng_unit(syn_rng *r)
-{
-    return (double)(syn_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
-}
+double syn_rng_unit(syn_rng *r) { return ocr_rng_uniform(r); }
 
 double syn_rng_range(syn_rng *r, double lo, double hi)
 {

@@ -108,3 +108,20 @@ void tst_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t *state)
         x[i] = lo + (hi - lo) * u;
     }
 }
+
+float *tst_falloc(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    if (!p) {
+        fprintf(stderr, "test: out of memory allocating %zu floats\n", n);
+        exit(2);
+    }
+    return p;
+}
+
+float *tst_frand(size_t n, float lo, float hi, uint64_t *state)
+{
+    float *p = tst_falloc(n);
+    tst_fill_uniform(p, n, lo, hi, state);
+    return p;
+}
