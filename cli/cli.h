@@ -25,6 +25,12 @@ int cli_read_main(int argc, char **argv);    /* vlocr [opts] FILE... */
 int cli_probe_main(int argc, char **argv);   /* vlocr probe FILE... */
 int cli_train_main(int argc, char **argv);   /* vlocr train --recipe R --run DIR */
 int cli_recognize_main(int argc, char **argv); /* vlocr recognize [--region K] IMAGE... */
+/* Read each of n inputs (paths, "-" = stdin) as one region crop (region
+ * line|cell|formula) with the vlocr-nano model in `model`; print one result
+ * per input in order; fmt NULL, "txt" or "latex". Returns a CLI_EXIT_ code.
+ * Shared by `vlocr recognize` and `vlocr --region`. */
+int cli_recognize_files(const char *model, const char *region, const char *fmt, int n,
+                        char **paths);
 
 /* Decode every page of `path`; on failure print the reason naming the file
  * and return -1. With `describe`, print one line per page. */

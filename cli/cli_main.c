@@ -12,7 +12,7 @@ static void usage(FILE *f)
             "\n"
             "usage:\n"
             "  vlocr [options] FILE...       recognise images and PDF pages (PNG, JPEG, TIFF, BMP, WebP, PNM,\n"
-            "                                GIF, JPEG 2000, PDF; '-' = stdin)\n"
+            "                                GIF, JPEG 2000, PDF; '-' = stdin; a directory; @LIST)\n"
             "  vlocr probe FILE...           decode images and describe them (format, size, pages)\n"
             "  vlocr info MODEL_DIR          architecture, parameters and a tensor check of a checkpoint\n"
             "  vlocr conform FIXTURE_DIR [--common DIR]\n"
@@ -28,8 +28,12 @@ static void usage(FILE *f)
             "                       checkpoint runs whole pages (see --mode, --prompt)\n"
             "  --mode M             tiny|small|base|large|gundam (DeepSeek-OCR preprocessing; gundam)\n"
             "  --prompt P           markdown|ocr|free|figure|describe|locate:TEXT|\"any text\"\n"
-            "  -f FMT               md, txt or json; several as md,json\n"
-            "  -o OUT               output file, or directory for several inputs (atomic writes)\n"
+            "  -f FMT               md, txt, json or hocr; several as md,json\n"
+            "  -o OUT               output file, or a directory mirroring the inputs (atomic writes;\n"
+            "                       complete outputs are kept on a rerun, --force redoes them)\n"
+            "  -j N                 pages recognised at once (one model state each)\n"
+            "  --include/--exclude GLOB, --pages 1-5,9\n"
+            "                       which files of a directory, which pages of a PDF/TIFF\n"
             "  --overlay            draw the blocks over each page as a PNG\n"
             "  --max-new-tokens N   generation limit per page (8192)\n"
             "  -v, -vv              per-page timings and token counts on stderr\n"
@@ -39,7 +43,8 @@ static void usage(FILE *f)
             "  -h, --help           this help\n"
             "  -V, --version        print the version\n"
             "\n"
-            "Exit status: 0 success, 1 failure, 2 usage error, 3 some inputs of a batch failed.\n",
+            "Exit status: 0 success, 1 failure, 2 usage error, 3 some inputs of a batch failed,\n"
+            "130 interrupted (rerun to finish).\n",
             vlocr_version());
 }
 

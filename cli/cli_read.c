@@ -3,19 +3,26 @@
  * With a DeepSeek-OCR checkpoint (--model DIR: config.json with a
  * vision_config, safetensors, tokenizer.json), every page of every input
  * goes through the model (pipeline/pipe_dsocr.c), its grounded output is
- * parsed into blocks, and the document is written as Markdown, text or
- * JSON. A file that fails is reported with its reason and the batch goes
- * on; the exit status says whether all, some or none succeeded.
+ * parsed into blocks, and the document is written as Markdown, text,
+ * JSON or hOCR. A file that fails is reported with its reason and the
+ * batch goes on; the exit status says whether all, some or none succeeded.
+ * Inputs are expanded by pipeline/pipe_inputs.c (directories, @lists,
+ * --include/--exclude, --pages) and run by the batch runner
+ * (pipeline/pipe_batch.c: -j workers, resume, --force, progress); see
+ * "the batch" below.
  *
  * Without a usable model the inputs are still decoded and checked first,
  * so a file that cannot be read is reported (named, with the reason), and
  * the missing model is then said plainly. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -31,11 +38,23 @@ static void usage(FILE *f)
             "  --mode M             tiny|small|base|large|gundam (default gundam)\n"
             "  --prompt P           markdown (default), ocr, free, figure, describe, locate:TEXT,\n"
             "                       or any text (\"<image>\\n\" is put in front when missing)\n"
-            "  -f, --format F       md|txt|json, or several: md,json (needs -o)\n"
-            "  -o, --output OUT     output file; a directory with several inputs (default: stdout).\n"
-            "                       Markdown saves image regions as OUT_images/<page>-<k>.png\n"
+            "  --region K           read each input as one crop, K = line|cell|formula, with\n"
+            "                       vlocr-nano (as vlocr recognize); -f is then txt or latex\n"
+            "  -f, --format F       md|txt|json|hocr, or several: md,json,hocr (needs -o)\n"
+            "  -o, --output OUT     output file for one input; else a directory that mirrors the\n"
+            "                       input tree (default: stdout). Markdown saves image regions as\n"
+            "                       OUT_images/<page>-<k>.png. Complete outputs are kept (resume)\n"
             "  --overlay            also draw each page's blocks (boxes by type, reading order)\n"
             "                       as OUT_overlay/<page>.png (needs -o)\n"
+            "  -j, --jobs N         pages recognised at once, one model state each (default 1;\n"
+            "                       with N > 1 each page runs on one thread)\n"
+            "  --include GLOB       in directories, only files matching GLOB (repeatable; default:\n"
+            "                       image and PDF extensions); matched against the path under the\n"
+            "                       directory, and against the base name when GLOB has no '/'\n"
+            "  --exclude GLOB       skip matching files and directories (repeatable)\n"
+            "  --pages LIST         pages of multi-page inputs, e.g. 1-5,9 or 3- (1-based)\n"
+            "  --force              redo documents whose outputs already exist\n"
+            "  -q, --quiet          no progress display and no summary\n"
             "  --max-new-tokens N   generation limit per page (default 8192)\n"
             "  --ngram N            no-repeat n-gram size, 0 = off (default 20, as HF infer())\n"
             "  --ngram-window W     only the last W generated tokens, <td></td> exempt (vLLM)\n"
@@ -47,11 +66,16 @@ static void usage(FILE *f)
             "  --dpi D              resolution PDF pages are rendered at (default 200)\n"
             "  -t, --threads N      compute threads\n"
             "  -v, --verbose        per-page timing and token counts on stderr (-vv: token ids)\n"
-            "  -h, --help           this help\n");
+            "  -h, --help           this help\n"
+            "\n"
+            "  FILE: an image or PDF, '-' (stdin), a directory (searched recursively, hidden entries\n"
+            "  skipped), or @LIST (one path per line, '#' comments; @- reads the list from stdin).\n"
+            "  Exit status: 0 all done, 3 some inputs failed, 1 all failed, 130 interrupted.\n");
 }
 
 enum {
     OPT_MODE = 256,
+    OPT_REGION,
     OPT_PROMPT,
     OPT_MAX_NEW,
     OPT_NGRAM,
@@ -64,7 +88,13 @@ enum {
     OPT_MIN_TILES,
     OPT_MAX_TILES,
     OPT_OVERLAY,
+    OPT_INCLUDE,
+    OPT_EXCLUDE,
+    OPT_PAGES,
+    OPT_FORCE,
 };
+
+#define MAX_GLOBS 64
 
 typedef struct {
     const char *model;
@@ -77,6 +107,12 @@ typedef struct {
     int verbose;
     bool overlay;
     img_limits lim;
+    /* batch */
+    int jobs;
+    bool force, quiet;
+    const char *include[MAX_GLOBS], *exclude[MAX_GLOBS];
+    int n_include, n_exclude;
+    pipe_pages pages;
 } read_opts;
 
 static bool parse_int(const char *opt, const char *s, int lo, int hi, int *out)
@@ -100,7 +136,7 @@ static bool parse_formats(read_opts *o, const char *s)
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         int f = pipe_format_parse(t);
         if (f < 0) {
-            fprintf(stderr, "vlocr: -f: unknown format '%s' (md, txt, json)\n", t);
+            fprintf(stderr, "vlocr: -f: unknown format '%s' (md, txt, json, hocr)\n", t);
             return false;
         }
         bool dup = false;
@@ -131,96 +167,6 @@ static bool mkdir_p(const char *dir)
             *s = '/';
         }
     return (mkdir(p, 0777) == 0 || errno == EEXIST) && is_dir(p);
-}
-
-/* Create the directory `path` is in, when it has one. */
-static bool parent_dir_ok(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash || slash == path) return true;
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    return is_dir(dir) || mkdir_p(dir);
-}
-
-/* Base name of `path` without its extension ("-" → "stdin"). */
-static void stem_of(char *out, size_t cap, const char *path)
-{
-    if (!strcmp(path, "-")) {
-        snprintf(out, cap, "stdin");
-        return;
-    }
-    size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/') n--;
-    size_t b = n;
-    while (b > 0 && path[b - 1] != '/') b--;
-    size_t e = n;
-    for (size_t i = n; i > b + 1; i--)
-        if (path[i - 1] == '.') {
-            e = i - 1;
-            break;
-        }
-    snprintf(out, cap, "%.*s", (int)(e - b), path + b);
-}
-
-/* `path` without a trailing .md/.mmd/.txt/.json. */
-static void strip_known_ext(char *out, size_t cap, const char *path)
-{
-    static const char *ext[] = {".md", ".mmd", ".markdown", ".txt", ".json"};
-    size_t n = strlen(path);
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
-        size_t m = strlen(ext[i]);
-        const char *slash = strrchr(path, '/');
-        if (n > m && !strcmp(path + n - m, ext[i]) && (!slash || (size_t)(slash - path) + 1 < n - m)) {
-            n -= m;
-            break;
-        }
-    }
-    snprintf(out, cap, "%.*s", (int)n, path);
-}
-
-/* Where the outputs of input `path` go: base (path without extension, for
- * the images folder), and one file per format. */
-typedef struct {
-    char base[4096];
-    char file[PIPE_FMT_COUNT][4200];
-    char images_dir[4200], images_link[1024];
-    char overlay_dir[4200];
-} out_paths;
-
-static void plan_outputs(out_paths *op, const read_opts *o, const char *input)
-{
-    memset(op, 0, sizeof *op);
-    if (!o->out) return;
-    char stem[1024];
-    stem_of(stem, sizeof stem, input);
-    if (o->out_dir) {
-        size_t n = strlen(o->out);
-        while (n > 1 && o->out[n - 1] == '/') n--;
-        snprintf(op->base, sizeof op->base, "%.*s/%s", (int)n, o->out, stem);
-        for (int i = 0; i < o->n_fmt; i++)
-            snprintf(op->file[i], sizeof op->file[i], "%s.%s", op->base,
-                     pipe_format_ext((pipe_format)o->fmt[i]));
-    } else {
-        strip_known_ext(op->base, sizeof op->base, o->out);
-        for (int i = 0; i < o->n_fmt; i++) {
-            if (o->n_fmt == 1)
-                snprintf(op->file[i], sizeof op->file[i], "%s", o->out);
-            else
-                snprintf(op->file[i], sizeof op->file[i], "%s.%s", op->base,
-                         pipe_format_ext((pipe_format)o->fmt[i]));
-        }
-    }
-    snprintf(op->images_dir, sizeof op->images_dir, "%s_images", op->base);
-    snprintf(op->overlay_dir, sizeof op->overlay_dir, "%s_overlay", op->base);
-    const char *slash = strrchr(op->images_dir, '/');
-    snprintf(op->images_link, sizeof op->images_link, "%s", slash ? slash + 1 : op->images_dir);
-}
-
-static void page_name(char *out, size_t cap, const img_source *src, int page)
-{
-    if (src->n_pages > 1) snprintf(out, cap, "%s page %d", src->name, page + 1);
-    else snprintf(out, cap, "%s", src->name);
 }
 
 static void report_page(const read_opts *o, const char *name, const pipe_page *pg)
@@ -258,94 +204,308 @@ static void report_page(const read_opts *o, const char *name, const pipe_page *p
     }
 }
 
-/* One input: every page through the model, then the outputs. 0 or -1. */
-static int read_file(const read_opts *o, pipe_dsocr_state *st, const char *path)
+/* ------------------------------------------------------------ the batch
+ *
+ * Every DeepSeek-OCR run, one file or ten thousand, goes through the batch
+ * runner (pipeline/pipe_batch.c): -j N workers share the loaded model and
+ * own one state each, pages are recognised in parallel, each document is
+ * written when all its pages are done, complete documents are skipped on a
+ * rerun (--force redoes them), and every file is written atomically.
+ * Ctrl-C: no new page starts, the pages in progress finish and the
+ * documents they complete are written; a second Ctrl-C stops at once.
+ * Either way nothing half-written is left under a final name, and running
+ * the same command again finishes the job. */
+
+static atomic_int g_cancel;
+
+static void on_sigint(int sig)
 {
-    ocr_err e = {0};
-    img_source src;
-    pipe_doc doc;
-    memset(&doc, 0, sizeof doc);
-    if (img_source_open(&src, path, &o->lim, &e) != OCR_OK) {
-        cli_report(path, &e);
-        return -1;
+    static const char msg[] = "\nvlocr: interrupted: finishing the pages in progress "
+                              "(Ctrl-C again stops at once; rerun to finish)\n";
+    atomic_store(&g_cancel, 1);
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    signal(sig, SIG_DFL);
+}
+
+#define PROGRESS_LINE_S 10.0 /* plain progress lines when stderr is not a TTY */
+
+typedef struct {
+    const read_opts *o;
+    const pipe_dsocr *m;
+    bool show;       /* progress and summary (a batch, not -q) */
+    bool tty;        /* stderr is a terminal: a bar redrawn in place */
+    bool bar;        /* the bar is on screen */
+    double last_line;
+    bool stdout_failed;
+} cli_batch;
+
+static void clear_bar(cli_batch *c)
+{
+    if (c->bar) fputs("\r\033[K", stderr);
+    c->bar = false;
+}
+
+static void fmt_eta(char *b, size_t cap, double s)
+{
+    if (s < 0) snprintf(b, cap, "?");
+    else if (s >= 3600) snprintf(b, cap, "%d:%02d:%02d", (int)(s / 3600), (int)(s / 60) % 60, (int)s % 60);
+    else snprintf(b, cap, "%d:%02d", (int)(s / 60), (int)s % 60);
+}
+
+static void show_progress(cli_batch *c, const pipe_batch_progress *pr)
+{
+    char eta[32];
+    fmt_eta(eta, sizeof eta, pr->eta_s);
+    const char *approx = pr->total_exact ? "" : "~";
+    if (c->tty) {
+        int width = 24, fill = 0;
+        if (pr->pages_total > 0) fill = (int)(width * (double)pr->pages_done / (double)pr->pages_total);
+        if (fill > width) fill = width;
+        char bar[32];
+        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+        bar[width] = 0;
+        fprintf(stderr, "\r\033[K[%s] %ld/%s%ld pages  %.2f pages/s  ETA %s  (%d done, %d skipped, %d failed)",
+                bar, pr->pages_done, approx, pr->pages_total, pr->pages_per_s, eta, pr->docs_done,
+                pr->docs_skipped, pr->docs_failed);
+        c->bar = true;
+    } else if (pr->elapsed_s - c->last_line >= PROGRESS_LINE_S) {
+        c->last_line = pr->elapsed_s;
+        fprintf(stderr, "vlocr: %ld/%s%ld pages, %.2f pages/s, ETA %s (%d done, %d skipped, %d failed of %d)\n",
+                pr->pages_done, approx, pr->pages_total, pr->pages_per_s, eta, pr->docs_done,
+                pr->docs_skipped, pr->docs_failed, pr->docs);
     }
-    out_paths op;
-    plan_outputs(&op, o, path);
-    bool crops = false;
-    for (int i = 0; i < o->n_fmt; i++) crops = crops || (o->out && o->fmt[i] == PIPE_FMT_MD);
-    int rc = 0;
-    if (pipe_doc_init(&doc, src.name, &e) != OCR_OK) {
-        cli_report(src.name, &e);
-        rc = -1;
-    }
-    for (int p = 0; rc == 0 && p < src.n_pages; p++) {
-        char name[600];
-        page_name(name, sizeof name, &src, p);
-        PIX *pix = NULL;
-        pipe_page *pg = NULL;
-        if (img_source_decode(&pix, &src, p, &o->lim, &e) != OCR_OK ||
-            pipe_doc_add_page(&doc, &pg, p + 1, pixGetWidth(pix), pixGetHeight(pix), &e) != OCR_OK ||
-            pipe_dsocr_page(st, pix, pg, &e) != OCR_OK) {
-            cli_report(name, &e);
-            rc = -1;
-        } else {
-            report_page(o, name, pg);
-            if (crops && pipe_page_save_crops(pg, pix, op.images_dir, op.images_link, &e) != OCR_OK) {
-                cli_report(name, &e);
-                rc = -1;
-            }
-            if (rc == 0 && o->overlay) {
-                char ovl[4300];
-                snprintf(ovl, sizeof ovl, "%s/%d.png", op.overlay_dir, p + 1);
-                if (!mkdir_p(op.overlay_dir)) {
-                    fprintf(stderr, "vlocr: %s: cannot create directory: %s\n", op.overlay_dir,
-                            strerror(errno));
-                    rc = -1;
-                } else if (ovl_page_write(pix, pg, ovl, &e) != OCR_OK) {
-                    cli_report(ovl, &e);
-                    rc = -1;
+    fflush(stderr);
+}
+
+static void on_event(void *ctx, const pipe_batch_event *ev)
+{
+    cli_batch *c = ctx;
+    const pipe_input *x = ev->in;
+    switch (ev->kind) {
+    case PIPE_EV_PROGRESS:
+        if (c->show) show_progress(c, &ev->progress);
+        break;
+    case PIPE_EV_PAGE:
+        clear_bar(c);
+        report_page(c->o, ev->page->name, ev->pg);
+        break;
+    case PIPE_EV_DOC_FAILED:
+        clear_bar(c);
+        if (x && ev->msg && !strstr(ev->msg, x->path))
+            fprintf(stderr, "vlocr: %s: %s\n", !strcmp(x->path, "-") ? "<stdin>" : x->path, ev->msg);
+        else
+            fprintf(stderr, "vlocr: %s\n", ev->msg ? ev->msg : "failed");
+        break;
+    case PIPE_EV_DOC_DONE:
+        if (c->o->verbose && x)
+            for (int i = 0; i < c->o->n_fmt; i++)
+                if (x->out[c->o->fmt[i]]) {
+                    clear_bar(c);
+                    fprintf(stderr, "vlocr: %s -> %s\n", x->path, x->out[c->o->fmt[i]]);
                 }
-            }
+        break;
+    case PIPE_EV_DOC_SKIPPED:
+        if (c->o->verbose && x) {
+            clear_bar(c);
+            fprintf(stderr, "vlocr: %s: outputs complete, skipped (--force redoes it)\n", x->path);
         }
-        pixDestroy(&pix);
-    }
-    for (int i = 0; rc == 0 && i < o->n_fmt; i++) {
-        pipe_format f = (pipe_format)o->fmt[i];
-        if (o->out) {
-            if (!parent_dir_ok(op.file[i])) {
-                fprintf(stderr, "vlocr: %s: cannot create its directory: %s\n", op.file[i],
-                        strerror(errno));
-                rc = -1;
-            } else if (pipe_doc_write(&doc, f, op.file[i], &e) != OCR_OK) {
-                cli_report(op.file[i], &e);
-                rc = -1;
-            } else if (o->verbose) {
-                fprintf(stderr, "vlocr: %s -> %s\n", src.name, op.file[i]);
-            }
-        } else {
-            char *s = NULL;
-            size_t n = 0;
-            if (pipe_doc_render(&doc, f, &s, &n, &e) != OCR_OK) {
-                cli_report(src.name, &e);
-                rc = -1;
-            } else if (fwrite(s, 1, n, stdout) != n || fflush(stdout) != 0) {
-                fprintf(stderr, "vlocr: <stdout>: write failed: %s\n", strerror(errno));
-                rc = -1;
-            }
-            free(s);
+        break;
+    case PIPE_EV_OUTPUT:
+        if (!c->stdout_failed && (fwrite(ev->data, 1, ev->len, stdout) != ev->len || fflush(stdout) != 0)) {
+            clear_bar(c);
+            fprintf(stderr, "vlocr: <stdout>: write failed: %s\n", strerror(errno));
+            c->stdout_failed = true;
         }
+        break;
+    case PIPE_EV_NOTE:
+        clear_bar(c);
+        fprintf(stderr, "vlocr: %s\n", ev->msg);
+        break;
     }
-    pipe_doc_free(&doc);
-    img_source_free(&src);
+}
+
+static ocr_status ds_process(void *ctx, void *state, const pipe_batch_page *job, PIX *pix,
+                             pipe_page *pg, ocr_err *e)
+{
+    return pipe_dsocr_page(state, pix, pg, e);
+}
+
+static ocr_status ds_state_create(void *ctx, int worker, void **state, ocr_err *e)
+{
+    cli_batch *c = ctx;
+    pipe_dsocr_state *s = NULL;
+    ocr_status rc = pipe_dsocr_state_create(&s, c->m, &c->o->p, e);
+    *state = s;
     return rc;
 }
 
-static int check_inputs_only(const read_opts *o, int n, char **files)
+static void ds_state_destroy(void *ctx, void *state)
+{
+    pipe_dsocr_state *s = state;
+    pipe_dsocr_state_destroy(&s);
+}
+
+/* Run the planned inputs through the model; the exit status. */
+static int run_batch(const read_opts *o, const pipe_dsocr *m, const pipe_inputs *in)
+{
+    cli_batch c;
+    memset(&c, 0, sizeof c);
+    c.o = o;
+    c.m = m;
+    c.show = !o->quiet && (in->n > 1 || in->from_dirs);
+    c.tty = isatty(STDERR_FILENO) == 1;
+    pipe_batch_params bp = pipe_batch_default_params();
+    bp.n_workers = o->jobs;
+    bp.force = o->force;
+    bp.pages = &o->pages;
+    for (int i = 0; i < o->n_fmt; i++) bp.fmt[i] = o->fmt[i];
+    bp.n_fmt = o->n_fmt;
+    bp.overlay = o->overlay;
+    bp.lim = o->lim;
+    bp.ctx = &c;
+    bp.process = ds_process;
+    bp.state_create = ds_state_create;
+    bp.state_destroy = ds_state_destroy;
+    bp.on_event = on_event;
+    bp.progress_interval_s = c.tty ? 0.25 : 1.0;
+    atomic_store(&g_cancel, 0);
+    bp.cancel = &g_cancel;
+
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
+    pipe_batch_result r;
+    ocr_err e = {0};
+    ocr_status st = pipe_batch_run(in, &bp, &r, &e);
+    sigaction(SIGINT, &old, NULL);
+    clear_bar(&c);
+    if (st != OCR_OK) {
+        cli_report(NULL, &e);
+        pipe_batch_result_free(&r);
+        return CLI_EXIT_FAIL;
+    }
+    if (c.show) {
+        fprintf(stderr, "vlocr: %d done, %d skipped (already complete), %d failed", r.done, r.skipped,
+                r.failed);
+        if (r.cancelled) fprintf(stderr, ", %d left by the interruption", r.cancelled);
+        fprintf(stderr, "; %ld page%s in %.1f s (%.2f pages/s)", r.pages, r.pages == 1 ? "" : "s",
+                r.seconds, r.pages_per_s);
+        if (r.pages_resumed) fprintf(stderr, "; %ld pages kept from an interrupted run", r.pages_resumed);
+        fprintf(stderr, "\n");
+        if (r.failed > 1) {
+            int shown = 0;
+            fprintf(stderr, "vlocr: failed:\n");
+            for (int i = 0; i < r.docs && shown < 50; i++)
+                if (r.reasons[i]) {
+                    fprintf(stderr, "  %s\n", r.reasons[i]);
+                    shown++;
+                }
+            if (r.failed > shown) fprintf(stderr, "  ... and %d more\n", r.failed - shown);
+        }
+    }
+    int rc;
+    if (r.was_cancelled) {
+        fprintf(stderr, "vlocr: interrupted: %d document%s unfinished; run the same command again to "
+                        "finish (complete outputs are kept)\n",
+                r.cancelled, r.cancelled == 1 ? "" : "s");
+        rc = 130; /* 128 + SIGINT, as a shell reports it */
+    } else if (c.stdout_failed || (r.failed > 0 && r.done + r.skipped == 0)) {
+        rc = CLI_EXIT_FAIL;
+    } else {
+        rc = r.failed ? CLI_EXIT_PARTIAL : CLI_EXIT_OK;
+    }
+    pipe_batch_result_free(&r);
+    return rc;
+}
+
+/* No usable model: decode every input anyway, naming the bad ones. */
+static int check_inputs_only(const read_opts *o, const pipe_inputs *in)
 {
     int bad = 0;
-    for (int i = 0; i < n; i++)
-        if (cli_check_input(files[i], &o->lim, false) != 0) bad++;
+    for (int i = 0; i < in->n; i++) {
+        if (in->v[i].error) {
+            fprintf(stderr, "vlocr: %s\n", in->v[i].error);
+            bad++;
+        } else if (cli_check_input(in->v[i].path, &o->lim, false) != 0) {
+            bad++;
+        }
+    }
     return bad;
+}
+
+/* The DeepSeek-OCR path after the command line: the model, then the batch. */
+static int read_with_model(read_opts *o, const char *mode, pipe_inputs *in)
+{
+    ocr_err e = {0};
+    int n = in->n;
+    char cfg_path[4200];
+    struct stat sb;
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", o->model);
+    if (stat(cfg_path, &sb) != 0) {
+        int bad = check_inputs_only(o, in);
+        fprintf(stderr,
+                "vlocr: no recognition model: %s not found (vlocr-nano is not shipped yet; "
+                "--model DIR selects a checkpoint). %d of %d input(s) decoded fine.\n",
+                cfg_path, n - bad, n);
+        return CLI_EXIT_FAIL;
+    }
+    ocr_config cfg;
+    if (ocr_config_load(&cfg, cfg_path, &e) != OCR_OK) {
+        cli_report(cfg_path, &e);
+        return CLI_EXIT_FAIL;
+    }
+    if (!cfg.vis.present) {
+        int bad = check_inputs_only(o, in);
+        if (!strcmp(cfg.model_type, "vlocr_nano"))
+            fprintf(stderr,
+                    "vlocr: %s is a vlocr-nano checkpoint, which reads region crops (vlocr "
+                    "recognize); whole pages need the layout pipeline, not in this build yet. "
+                    "%d of %d input(s) decoded fine.\n",
+                    o->model, n - bad, n);
+        else
+            fprintf(stderr,
+                    "vlocr: %s: no vision_config: not a DeepSeek-OCR checkpoint (model_type "
+                    "'%s'). %d of %d input(s) decoded fine.\n",
+                    cfg_path, cfg.model_type, n - bad, n);
+        return CLI_EXIT_FAIL;
+    }
+    pipe_dsocr *m = NULL;
+    if (pipe_dsocr_load(&m, o->model, &e) != OCR_OK) {
+        cli_report(o->model, &e);
+        return CLI_EXIT_FAIL;
+    }
+    if (o->out_dir && !mkdir_p(o->out)) {
+        fprintf(stderr, "vlocr: %s: cannot create the output directory: %s\n", o->out,
+                strerror(errno));
+        pipe_dsocr_destroy(&m);
+        return CLI_EXIT_FAIL;
+    }
+    int before = in->n_notes;
+    if (pipe_inputs_plan(in, o->out && o->out_dir ? o->out : NULL, o->out && !o->out_dir ? o->out : NULL,
+                         o->fmt, o->n_fmt, &e) != OCR_OK) {
+        cli_report("-o", &e);
+        pipe_dsocr_destroy(&m);
+        return CLI_EXIT_FAIL;
+    }
+    for (int i = before; i < in->n_notes; i++) fprintf(stderr, "vlocr: %s\n", in->notes[i]);
+    if (o->verbose) {
+        char d[1024];
+        pipe_dsocr_describe(m, d, sizeof d);
+        fprintf(stderr, "vlocr: %s\n", d);
+        fprintf(stderr, "vlocr: mode %s: base %d, image %d, %s (threshold %d, tiles %d..%d); "
+                        "max %d new tokens, n-gram %d%s\n",
+                mode, o->p.prep.base_size, o->p.prep.image_size,
+                o->p.prep.crop_mode ? "tiles" : "no tiles", o->p.prep.crop_threshold,
+                o->p.prep.min_tiles, o->p.prep.max_tiles, o->p.max_new_tokens, o->p.ngram_size,
+                o->p.ngram_window ? " (windowed)" : "");
+        if (o->jobs > 1) fprintf(stderr, "vlocr: %d workers, one model state each\n", o->jobs);
+    }
+    int rc = run_batch(o, m, in);
+    pipe_dsocr_destroy(&m);
+    return rc;
 }
 
 int cli_read_main(int argc, char **argv)
@@ -356,13 +516,16 @@ int cli_read_main(int argc, char **argv)
     o.p = pipe_dsocr_default_params();
     o.fmt[0] = PIPE_FMT_MD;
     o.n_fmt = 1;
+    o.jobs = 1;
     o.model = getenv("VLOCR_MODEL");
     if (!o.model || !*o.model) o.model = "models/vlocr-nano";
     const char *mode = "gundam", *prompt = "markdown";
+    const char *region = NULL, *fmt_arg = NULL;
     int ov[5] = {-1, -1, -1, -1, -1}; /* base, image, threshold, min, max */
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},
         {"mode", required_argument, NULL, OPT_MODE},
+        {"region", required_argument, NULL, OPT_REGION},
         {"prompt", required_argument, NULL, OPT_PROMPT},
         {"format", required_argument, NULL, 'f'},
         {"output", required_argument, NULL, 'o'},
@@ -380,20 +543,25 @@ int cli_read_main(int argc, char **argv)
         {"max-pixels", required_argument, NULL, 'p'},
         {"dpi", required_argument, NULL, 'd'},
         {"threads", required_argument, NULL, 't'},
+        {"jobs", required_argument, NULL, 'j'},
+        {"include", required_argument, NULL, OPT_INCLUDE},
+        {"exclude", required_argument, NULL, OPT_EXCLUDE},
+        {"pages", required_argument, NULL, OPT_PAGES},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:f:o:t:vh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:f:o:t:j:qvh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': o.model = optarg; break;
         case OPT_MODE: mode = optarg; break;
         case OPT_PROMPT: prompt = optarg; break;
-        case 'f':
-            if (!parse_formats(&o, optarg)) return CLI_EXIT_USAGE;
-            break;
+        case OPT_REGION: region = optarg; break;
+        case 'f': fmt_arg = optarg; break; /* parsed below: its meaning depends on --region */
         case 'o':
             if (!*optarg) {
                 fprintf(stderr, "vlocr: -o: empty path\n");
@@ -456,11 +624,46 @@ int cli_read_main(int argc, char **argv)
             ocr_blas_set_threads((int)t);
             break;
         }
+        case 'j':
+            if (!parse_int("--jobs", optarg, 1, 256, &o.jobs)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_INCLUDE:
+        case OPT_EXCLUDE: {
+            int *n = c == OPT_INCLUDE ? &o.n_include : &o.n_exclude;
+            if (*n == MAX_GLOBS) {
+                fprintf(stderr, "vlocr: --%s: more than %d globs\n", c == OPT_INCLUDE ? "include" : "exclude",
+                        MAX_GLOBS);
+                return CLI_EXIT_USAGE;
+            }
+            (c == OPT_INCLUDE ? o.include : o.exclude)[(*n)++] = optarg;
+            break;
+        }
+        case OPT_PAGES: {
+            ocr_err pe = {0};
+            pipe_pages_free(&o.pages);
+            if (pipe_pages_parse(&o.pages, optarg, &pe) != OCR_OK) {
+                fprintf(stderr, "vlocr: %s\n", pe.msg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        }
+        case OPT_FORCE: o.force = true; break;
+        case 'q': o.quiet = true; break;
         case 'v': o.verbose++; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         default: return CLI_EXIT_USAGE;
         }
     }
+
+    /* --region: each input is one crop read by vlocr-nano (cli_recognize.c). */
+    if (region) {
+        if (o.out || o.overlay) {
+            fprintf(stderr, "vlocr: --region prints to stdout (no -o, --overlay)\n");
+            return CLI_EXIT_USAGE;
+        }
+        return cli_recognize_files(o.model, region, fmt_arg, argc - optind, argv + optind);
+    }
+    if (fmt_arg && !parse_formats(&o, fmt_arg)) return CLI_EXIT_USAGE;
 
     /* Everything the command line says is checked before any work. */
     ocr_err e = {0};
@@ -493,81 +696,34 @@ int cli_read_main(int argc, char **argv)
         fprintf(stderr, "vlocr: no input files (vlocr --help)\n");
         return CLI_EXIT_USAGE;
     }
-    int n = argc - optind;
-    char **files = argv + optind;
+    /* The inputs: files, directories, @lists, stdin. */
+    pipe_inputs in;
+    pipe_inputs_params ip;
+    memset(&ip, 0, sizeof ip);
+    ip.include = o.include;
+    ip.n_include = o.n_include;
+    ip.exclude = o.exclude;
+    ip.n_exclude = o.n_exclude;
+    ip.skip_dir = o.out; /* outputs inside an input tree are not inputs */
+    if (pipe_inputs_expand(&in, argv + optind, argc - optind, &ip, &e) != OCR_OK) {
+        cli_report(NULL, &e);
+        pipe_pages_free(&o.pages);
+        return CLI_EXIT_FAIL;
+    }
+    for (int i = 0; i < in.n_notes; i++) fprintf(stderr, "vlocr: %s\n", in.notes[i]);
+    if (in.n == 0) {
+        fprintf(stderr, "vlocr: no input files found (directories are searched for image and PDF "
+                        "files; see --include)\n");
+        pipe_inputs_free(&in);
+        pipe_pages_free(&o.pages);
+        return CLI_EXIT_FAIL;
+    }
     if (o.out) {
         size_t l = strlen(o.out);
-        o.out_dir = n > 1 || o.out[l - 1] == '/' || is_dir(o.out);
+        o.out_dir = in.n > 1 || in.from_dirs || o.out[l - 1] == '/' || is_dir(o.out);
     }
-
-    /* The model. */
-    char cfg_path[4200];
-    struct stat sb;
-    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", o.model);
-    if (stat(cfg_path, &sb) != 0) {
-        int bad = check_inputs_only(&o, n, files);
-        fprintf(stderr,
-                "vlocr: no recognition model: %s not found (vlocr-nano is not shipped yet; "
-                "--model DIR selects a checkpoint). %d of %d input(s) decoded fine.\n",
-                cfg_path, n - bad, n);
-        return CLI_EXIT_FAIL;
-    }
-    ocr_config cfg;
-    if (ocr_config_load(&cfg, cfg_path, &e) != OCR_OK) {
-        cli_report(cfg_path, &e);
-        return CLI_EXIT_FAIL;
-    }
-    if (!cfg.vis.present) {
-        int bad = check_inputs_only(&o, n, files);
-        if (!strcmp(cfg.model_type, "vlocr_nano"))
-            fprintf(stderr,
-                    "vlocr: %s is a vlocr-nano checkpoint, which reads region crops (vlocr "
-                    "recognize); whole pages need the layout pipeline, not in this build yet. "
-                    "%d of %d input(s) decoded fine.\n",
-                    o.model, n - bad, n);
-        else
-            fprintf(stderr,
-                    "vlocr: %s: no vision_config: not a DeepSeek-OCR checkpoint (model_type "
-                    "'%s'). %d of %d input(s) decoded fine.\n",
-                    cfg_path, cfg.model_type, n - bad, n);
-        return CLI_EXIT_FAIL;
-    }
-    pipe_dsocr *m = NULL;
-    pipe_dsocr_state *st = NULL;
-    if (pipe_dsocr_load(&m, o.model, &e) != OCR_OK) {
-        cli_report(o.model, &e);
-        return CLI_EXIT_FAIL;
-    }
-    if (pipe_dsocr_state_create(&st, m, &o.p, &e) != OCR_OK) {
-        cli_report(o.model, &e);
-        pipe_dsocr_destroy(&m);
-        return CLI_EXIT_FAIL;
-    }
-    if (o.out_dir && !mkdir_p(o.out)) {
-        fprintf(stderr, "vlocr: %s: cannot create the output directory: %s\n", o.out,
-                strerror(errno));
-        pipe_dsocr_state_destroy(&st);
-        pipe_dsocr_destroy(&m);
-        return CLI_EXIT_FAIL;
-    }
-    if (o.verbose) {
-        char d[1024];
-        pipe_dsocr_describe(m, d, sizeof d);
-        fprintf(stderr, "vlocr: %s\n", d);
-        fprintf(stderr, "vlocr: mode %s: base %d, image %d, %s (threshold %d, tiles %d..%d); "
-                        "max %d new tokens, n-gram %d%s\n",
-                mode, o.p.prep.base_size, o.p.prep.image_size,
-                o.p.prep.crop_mode ? "tiles" : "no tiles", o.p.prep.crop_threshold,
-                o.p.prep.min_tiles, o.p.prep.max_tiles, o.p.max_new_tokens, o.p.ngram_size,
-                o.p.ngram_window ? " (windowed)" : "");
-    }
-
-    int bad = 0;
-    for (int i = 0; i < n; i++)
-        if (read_file(&o, st, files[i]) != 0) bad++;
-    pipe_dsocr_state_destroy(&st);
-    pipe_dsocr_destroy(&m);
-    if (n > 1 && bad) fprintf(stderr, "vlocr: %d of %d input(s) failed\n", bad, n);
-    if (bad == 0) return CLI_EXIT_OK;
-    return bad == n ? CLI_EXIT_FAIL : CLI_EXIT_PARTIAL;
+    int rc = read_with_model(&o, mode, &in);
+    pipe_inputs_free(&in);
+    pipe_pages_free(&o.pages);
+    return rc;
 }

@@ -1,5 +1,6 @@
 /* cli/cli_recognize.c — read region crops with vlocr-nano:
- *   vlocr recognize [--model DIR] [--region line|formula] [-f txt|latex] IMAGE... | -
+ *   vlocr recognize [--model DIR] [--region line|cell|formula] [-f txt|latex] IMAGE... | -
+ * and, through cli_recognize_files, `vlocr --region K ...` (cli/cli_read.c).
  * One result per image, in order (a line of text, or one LaTeX formula). */
 #include <leptonica/allheaders.h>
 #include <stdio.h>
@@ -19,9 +20,113 @@ static PIX *to_gray(PIX *pix)
     return p2;
 }
 
+/* One input as an 8-bit plane (0 = ink), or NULL with the reason printed. */
+static uint8_t *load_plane(const char *path, int *w, int *h)
+{
+    ocr_err e = {0};
+    PIX *pix = NULL;
+    if (strcmp(path, "-") == 0) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if (ocr_file_read("-", (size_t)1 << 28, &buf, &len, &e) == OCR_OK) pix = pixReadMem(buf, len);
+        free(buf);
+    } else {
+        pix = pixRead(path);
+    }
+    PIX *g = pix ? to_gray(pix) : NULL;
+    pixDestroy(&pix);
+    if (!g) {
+        fprintf(stderr, "vlocr: %s: cannot read the image\n", path);
+        return NULL;
+    }
+    *w = (int)pixGetWidth(g);
+    *h = (int)pixGetHeight(g);
+    int wpl = (int)pixGetWpl(g);
+    uint8_t *plane = malloc((size_t)*w * *h);
+    l_uint32 *data = pixGetData(g);
+    for (int y = 0; plane && y < *h; y++)
+        for (int x = 0; x < *w; x++)
+            plane[(size_t)y * *w + x] = (uint8_t)GET_DATA_BYTE(data + (size_t)y * wpl, x);
+    if (!plane) fprintf(stderr, "vlocr: %s: out of memory\n", path);
+    pixDestroy(&g);
+    return plane;
+}
+
+int cli_recognize_files(const char *model, const char *region, const char *fmt, int n,
+                        char **paths)
+{
+    bool formula = strcmp(region, "formula") == 0;
+    if (!formula && strcmp(region, "line") != 0 && strcmp(region, "cell") != 0) {
+        fprintf(stderr, "vlocr: --region is line, cell or formula\n");
+        return CLI_EXIT_USAGE;
+    }
+    /* txt: the text as read; latex: the same string (a formula crop reads as
+     * LaTeX source already, a text line is its own LaTeX). */
+    if (fmt && strcmp(fmt, "txt") != 0 && strcmp(fmt, "latex") != 0) {
+        fprintf(stderr, "vlocr: -f: with --region the format is txt or latex\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (n < 1) {
+        fprintf(stderr, "usage: vlocr --region line|cell|formula [-f txt|latex] IMAGE... | -\n");
+        return CLI_EXIT_USAGE;
+    }
+    ocr_err e = {0};
+    vis_nano_recog *r = NULL;
+    if (vis_nano_recog_load(&r, model, &e) != OCR_OK) {
+        cli_report(model, &e);
+        return CLI_EXIT_FAIL;
+    }
+    uint8_t **planes = calloc((size_t)n, sizeof *planes);
+    vis_nano_crop *crops = calloc((size_t)n, sizeof *crops);
+    int *slot = calloc((size_t)n, sizeof *slot);
+    char **texts = calloc((size_t)n, sizeof *texts);
+    ocr_status *rcs = calloc((size_t)n, sizeof *rcs);
+    int failed = 0, m = 0;
+    if (!planes || !crops || !slot || !texts || !rcs) {
+        fprintf(stderr, "vlocr: out of memory\n");
+        failed = n;
+    }
+    /* All crops first, then read together (several in flight on the
+     * threads); results in input order. */
+    for (int i = 0; failed < n && i < n && planes; i++) {
+        int w = 0, h = 0;
+        planes[i] = load_plane(paths[i], &w, &h);
+        if (!planes[i]) {
+            failed++;
+            continue;
+        }
+        crops[m] = (vis_nano_crop){planes[i], w, h, w};
+        slot[i] = m++;
+    }
+    if (m > 0 && texts && rcs) vis_nano_recognize_many(r, crops, m, formula, 0, texts, rcs, &e);
+    for (int i = 0; planes && texts && i < n; i++) {
+        if (!planes[i]) continue;
+        int k = slot[i];
+        if (!texts[k]) {
+            /* e holds the first failure's reason (usually the only one). */
+            fprintf(stderr, "vlocr: %s: %s\n", paths[i], e.msg[0] ? e.msg : "recognition failed");
+            failed++;
+            continue;
+        }
+        printf("%s\n", texts[k]);
+    }
+    fflush(stdout);
+    for (int i = 0; planes && i < n; i++) free(planes[i]);
+    for (int k = 0; texts && k < m; k++) free(texts[k]);
+    free(planes);
+    free(crops);
+    free(slot);
+    free(texts);
+    free(rcs);
+    vis_nano_recog_destroy(&r);
+    return failed == 0 ? CLI_EXIT_OK : failed == n ? CLI_EXIT_FAIL : CLI_EXIT_PARTIAL;
+}
+
 int cli_recognize_main(int argc, char **argv)
 {
     const char *model = "models/vlocr-nano", *region = "line", *fmt = NULL;
+    const char *env = getenv("VLOCR_MODEL");
+    if (env && *env) model = env;
     int first = argc;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) model = argv[++i];
@@ -35,60 +140,9 @@ int cli_recognize_main(int argc, char **argv)
             break;
         }
     }
-    bool formula = strcmp(region, "formula") == 0;
-    if (!formula && strcmp(region, "line") != 0 && strcmp(region, "cell") != 0) {
-        fprintf(stderr, "vlocr recognize: --region is line, cell or formula\n");
-        return CLI_EXIT_USAGE;
-    }
-    (void)fmt;
     if (first >= argc) {
-        fprintf(stderr, "usage: vlocr recognize [--model DIR] [--region line|formula] [-f txt|latex] IMAGE... | -\n");
+        fprintf(stderr, "usage: vlocr recognize [--model DIR] [--region line|cell|formula] [-f txt|latex] IMAGE... | -\n");
         return CLI_EXIT_USAGE;
     }
-    ocr_err e = {0};
-    vis_nano_recog *r = NULL;
-    if (vis_nano_recog_load(&r, model, &e) != OCR_OK) {
-        cli_report(model, &e);
-        return CLI_EXIT_FAIL;
-    }
-    int failed = 0, n = 0;
-    for (int i = first; i < argc; i++, n++) {
-        const char *path = argv[i];
-        PIX *pix = NULL;
-        if (strcmp(path, "-") == 0) {
-            uint8_t *buf = NULL;
-            size_t len = 0;
-            if (ocr_file_read("-", (size_t)1 << 28, &buf, &len, &e) == OCR_OK) pix = pixReadMem(buf, len);
-            free(buf);
-        } else {
-            pix = pixRead(path);
-        }
-        PIX *g = pix ? to_gray(pix) : NULL;
-        pixDestroy(&pix);
-        if (!g) {
-            fprintf(stderr, "vlocr: %s: cannot read the image\n", path);
-            failed++;
-            continue;
-        }
-        char *text = NULL;
-        int w = (int)pixGetWidth(g), h = (int)pixGetHeight(g), wpl = (int)pixGetWpl(g);
-        uint8_t *plane = malloc((size_t)w * h);
-        l_uint32 *data = pixGetData(g);
-        for (int y = 0; plane && y < h; y++)
-            for (int x = 0; x < w; x++) plane[(size_t)y * w + x] = (uint8_t)GET_DATA_BYTE(data + (size_t)y * wpl, x);
-        ocr_status rc = plane ? vis_nano_recognize(r, plane, w, h, w, formula, &text, &e)
-                              : ocr_err_set(&e, OCR_E_NOMEM, "out of memory");
-        free(plane);
-        pixDestroy(&g);
-        if (rc != OCR_OK) {
-            cli_report(path, &e);
-            failed++;
-            continue;
-        }
-        printf("%s\n", text);
-        fflush(stdout);
-        free(text);
-    }
-    vis_nano_recog_destroy(&r);
-    return failed == 0 ? CLI_EXIT_OK : failed == n ? CLI_EXIT_FAIL : CLI_EXIT_PARTIAL;
+    return cli_recognize_files(model, region, fmt, argc - first, argv + first);
 }

@@ -304,11 +304,17 @@ ocr_status pipe_dsocr_page(pipe_dsocr_state *s, PIX *pix, pipe_page *pg, ocr_err
 
 /* ------------------------------------------------- writers (pipe_write*.c) */
 
-typedef enum { PIPE_FMT_MD = 0, PIPE_FMT_TXT, PIPE_FMT_JSON, PIPE_FMT_COUNT } pipe_format;
+typedef enum {
+    PIPE_FMT_MD = 0,
+    PIPE_FMT_TXT,
+    PIPE_FMT_JSON,
+    PIPE_FMT_HOCR, /* pipe_hocr_render (pipe_hocr.c) */
+    PIPE_FMT_COUNT
+} pipe_format;
 
-/* "md"/"markdown"/"mmd", "txt"/"text", "json"; -1 when unknown. */
+/* "md"/"markdown"/"mmd", "txt"/"text", "json", "hocr"; -1 when unknown. */
 int pipe_format_parse(const char *s);
-/* File extension of a format, without the dot ("md", "txt", "json"). */
+/* File extension of a format, without the dot ("md", "txt", "json", "hocr"). */
 const char *pipe_format_ext(pipe_format f);
 
 /* Save a crop of every box of every `image` block of pg from the page image
@@ -343,5 +349,521 @@ ocr_status ovl_page_render(PIX *pix, const pipe_page *pg, uint8_t **png, size_t 
                            ocr_err *e);
 /* Same written to `path` atomically. */
 ocr_status ovl_page_write(PIX *pix, const pipe_page *pg, const char *path, ocr_err *e);
+
+/* ====================================================================
+ * Page cleanup and layout analysis (lay_*.c)
+ *
+ * The classical front end of the vlocr-nano path: a page is cleaned
+ * (upright, deskewed, background normalised; lay_clean.c) and cut into
+ * blocks in reading order, each with its type, its box and, for text, its
+ * line crops (lay_analyze in lay_page.c; the stages are lay_cc.c
+ * components, lay_figure.c figures, lay_table.c tables, lay_lines.c text
+ * lines, lay_blocks.c blocks and types, lay_order.c reading order). The
+ * recogniser reads the line crops out of the cleaned grayscale; the
+ * binarised copy is for analysis only. lay_page_to_doc fills the document
+ * model above so the writers and the overlay work unchanged.
+ *
+ * All coordinates are pixels of the cleaned page (lay_clean_result.gray),
+ * boxes in the pipe_box convention (x2, y2 exclusive). pipeline/README.md
+ * describes the algorithm, its parameters and its known limits.
+ * ==================================================================== */
+
+typedef struct {
+    /* cleanup */
+    bool orient;           /* detect and correct 0/90/180/270 (true) */
+    float orient_min_conf; /* Leptonica's up/down statistic a rotation needs
+                              (8; its default) */
+    float orient_min_ratio;/* ... and its ratio over the other axis (2.5) */
+    bool deskew;           /* detect and correct skew (true) */
+    float skew_max_deg;    /* search range, +-degrees (5) */
+    float skew_min_deg;    /* smaller skews are reported, not corrected (0.05) */
+    float skew_min_conf;   /* Leptonica's skew confidence needed (3) */
+    bool bg_norm;          /* background normalisation (true) */
+    float min_char_h;      /* pages whose median component is shorter (in
+                              px) are enlarged for analysis until it is
+                              upscale_char_h (8, 16; 0 = never) */
+    float upscale_char_h;
+    float bin_thresh;      /* ink threshold, fraction of the paper level (0.65) */
+    /* layout */
+    float pad_v, pad_h;    /* line crop margins, fractions of the line's
+                              logical height (0.12, 0.3) */
+    int gutter_rows;       /* aligned gaps on this many rows separate columns
+                              or table cells (3) */
+    float margin_zone;     /* header/footer zone, fraction of page height (0.1) */
+    float heading_ratio;   /* x-height over the body's that makes a heading (1.25) */
+    float bold_ratio;      /* stroke width over the body's that makes a
+                              body-size line a heading (1.3) */
+    bool tables, figures, formulas, lists; /* detectors on (true) */
+} lay_params;
+
+lay_params lay_default_params(void);
+
+/* What cleanup made of a page. Owns gray and bin. */
+typedef struct {
+    PIX *gray;          /* 8 bpp: upright, deskewed, paper white */
+    PIX *bin;           /* 1 bpp copy of gray for analysis, 1 = ink */
+    int in_width, in_height; /* the input page */
+    float scale;        /* the cleaned page is the upright input scaled by
+                           this (1, or > 1 for small print) */
+    int rotation;       /* 0, 90, 180 or 270: clockwise rotation applied to
+                           make the text upright */
+    float up_conf, left_conf; /* Leptonica's orientation statistics (0: not
+                           enough text to measure) */
+    float orient_conf;  /* |statistic| of the decision taken; a rotation
+                           happens only when it passes orient_min_conf */
+    float skew_deg;     /* skew of the upright input's text lines in
+                           degrees, counter-clockwise positive as seen on
+                           screen; 0 when not found */
+    float skew_conf;    /* Leptonica's skew confidence (0: not measured) */
+    bool deskewed;      /* the page was rotated by -skew_deg */
+    float char_h;       /* median height of text components, px; 0 when the
+                           page has none */
+} lay_clean_result;
+
+/* Cleanup: 8-bit gray (any input depth), orientation, skew, background
+ * normalisation, binarisation. r is filled (and owns new images) on
+ * success, zeroed on failure. p NULL: defaults. */
+ocr_status lay_clean(PIX *page, const lay_params *p, lay_clean_result *r, ocr_err *e);
+/* Frees the images and zeroes *r; accepts a zeroed result. */
+void lay_clean_result_free(lay_clean_result *r);
+/* A box of the cleaned page in the input page's pixels (the bounding box
+ * of its corners taken back through deskew, scale and rotation), clipped
+ * to the input. */
+pipe_box lay_clean_map_box(const lay_clean_result *r, pipe_box b);
+
+typedef enum {
+    LAY_PARAGRAPH = 0,
+    LAY_HEADING,
+    LAY_LIST_ITEM,
+    LAY_FORMULA,   /* display formula */
+    LAY_TABLE,
+    LAY_FIGURE,
+    LAY_HEADER,    /* running header */
+    LAY_FOOTER,
+    LAY_PAGE_NUMBER,
+    LAY_TYPE_COUNT
+} lay_type;
+
+/* "paragraph", "heading", "list_item", "formula", "table", "figure",
+ * "header", "footer", "page_number". */
+const char *lay_type_name(lay_type t);
+/* The document model's label (the DeepSeek-OCR vocabulary where it has
+ * one): "text", "title" (level 1) / "sub_title", "list", "equation",
+ * "table", "image", "header", "footer", "page_number". */
+const char *lay_type_doc_label(lay_type t, int level);
+
+typedef struct {
+    pipe_box box;     /* ink bounding box */
+    pipe_box crop;    /* what the recogniser reads: the line's logical
+                         band (ascender to descender) around the ink,
+                         padded by pad_v/pad_h, clipped to the page */
+    int baseline;     /* row of the baseline */
+    float x_height;   /* px */
+    float size;       /* font size (em) estimate, px: from the ascender
+                         height when the line has ascenders, else from the
+                         x-height */
+    float stroke;     /* mean stroke width, px */
+    int n_cc;         /* connected components */
+    int cell;         /* index into the block's cells, -1 outside tables */
+    int eqno_x;       /* > 0: the line ends in an equation number "(n)"
+                         set apart, starting at this x */
+} lay_line;
+
+typedef struct {
+    pipe_box box;     /* the cell: between its rules (ruled tables) or
+                         around its text (unruled) */
+    int row, col, row_span, col_span;
+} lay_cell;
+
+typedef struct {
+    lay_type type;
+    pipe_box box;
+    int level;        /* headings: 1 (largest) to 3 (body-size bold) */
+    int column;       /* column (0 = leftmost), -1 when it spans columns */
+    lay_line *lines;  /* text lines, top to bottom (tables: by cell) */
+    int n_lines;
+    lay_cell *cells;  /* tables: row-major */
+    int n_cells, n_rows, n_cols;
+    bool ruled;       /* tables: found from ruling lines */
+} lay_block;
+
+typedef struct {
+    int width, height;
+    lay_block *blocks; /* in reading order */
+    int n_blocks, cap_blocks;
+    int n_columns;     /* text columns found (>= 1 when there is text) */
+    float char_h;      /* median component height, px */
+    float x_height;    /* body text's, px (0: no text) */
+    float size;        /* body text's font size estimate (lay_line.size) */
+    float stroke;      /* body text's stroke width, px */
+    float line_pitch;  /* body baseline-to-baseline distance, px (0: unknown) */
+} lay_page;
+
+/* Layout of a cleaned page: gray and bin as lay_clean made them (same
+ * size). *out is filled on success (free with lay_page_free), zeroed on
+ * failure. p NULL: defaults. */
+ocr_status lay_analyze(lay_page *out, PIX *gray, PIX *bin, const lay_params *p, ocr_err *e);
+/* lay_clean + lay_analyze. */
+ocr_status lay_page_run(PIX *page, const lay_params *p, lay_clean_result *clean,
+                        lay_page *out, ocr_err *e);
+/* Frees the blocks and zeroes *lp; accepts a zeroed page. */
+void lay_page_free(lay_page *lp);
+/* Total text lines over all blocks. */
+int lay_page_count_lines(const lay_page *lp);
+
+/* Append one block per layout block to pg (in reading order) with its
+ * document label (lay_type_doc_label), one box (the block's) and empty
+ * text. pg->width/height are set from lp. */
+ocr_status lay_page_to_doc(const lay_page *lp, pipe_page *pg, ocr_err *e);
+
+/* The overlay of ovl_page.c (blocks by type, reading order) over pix, with
+ * every text line's crop outlined thinly and table cells drawn. PNG. */
+ocr_status lay_overlay_render(PIX *pix, const lay_page *lp, uint8_t **png, size_t *len,
+                              ocr_err *e);
+ocr_status lay_overlay_write(PIX *pix, const lay_page *lp, const char *path, ocr_err *e);
+
+/* ---------------------------------- internals shared by the lay_*.c files */
+
+/* A connected component of the analysis image. */
+typedef struct {
+    int x1, y1, x2, y2; /* box, x2/y2 exclusive */
+    int ink;            /* ink pixels inside the box (0: not counted) */
+    int flags;          /* LAY_CC_* */
+    int line;           /* owning line during line building, -1 */
+} lay_cc;
+
+enum {
+    LAY_CC_SMALL = 1,   /* punctuation, dots, accents: attached, not linked */
+    LAY_CC_NOISE = 2,   /* dropped */
+    LAY_CC_NONTEXT = 4, /* part of a figure, a rule or a table frame */
+};
+
+/* Components of bin (8-connected), boxes only. *out malloc'd (caller
+ * frees); n 0 with *out NULL for a blank page. */
+ocr_status lay_cc_find(PIX *bin, lay_cc **out, int *n, ocr_err *e);
+/* Median height of text-sized components (0 when there are none). */
+float lay_cc_char_height(const lay_cc *cc, int n, int page_h);
+/* Ink pixels of bin inside box b. */
+int lay_count_ink(PIX *bin, pipe_box b);
+
+/* Box helpers. */
+static inline int lay_box_w(pipe_box b) { return b.x2 - b.x1; }
+static inline int lay_box_h(pipe_box b) { return b.y2 - b.y1; }
+pipe_box lay_box_union(pipe_box a, pipe_box b);
+/* Length of the overlap of [a1,a2) and [b1,b2) (negative: the gap). */
+static inline int lay_overlap(int a1, int a2, int b1, int b2)
+{
+    return (a2 < b2 ? a2 : b2) - (a1 > b1 ? a1 : b1);
+}
+double lay_box_iou(pipe_box a, pipe_box b);
+pipe_box lay_box_clip(pipe_box b, int w, int h);
+/* Value at fraction q (0..1) of v[0..n) (sorted in place); 0 for n 0. */
+float lay_quantile(float *v, int n, float q);
+
+/* Text lines (lay_lines.c): group the text components cc[idx[0..n)] into
+ * lines. Fills *lines (malloc'd, caller frees each with free()) with
+ * boxes and metrics (line.cell = -1); bin is read for stroke widths. The
+ * components' `line` fields are set to their line (-1: unused). */
+ocr_status lay_lines_build(lay_cc *cc, const int *idx, int n, float ch, PIX *bin,
+                           const lay_params *p, lay_line **lines, int *n_lines,
+                           ocr_err *e);
+/* Baseline, x-height, stroke and crop of a line from its components. */
+void lay_line_measure(lay_line *l, const lay_cc *cc, const int *members, int n, PIX *bin,
+                      const lay_params *p);
+
+/* A working set of blocks (lay_blocks.c and friends). */
+typedef struct {
+    lay_block *v;
+    int n, cap;
+} lay_blocks;
+
+ocr_status lay_blocks_push(lay_blocks *bs, const lay_block *b, ocr_err *e);
+void lay_block_free(lay_block *b);
+void lay_blocks_free(lay_blocks *bs);
+
+/* Scanner borders (lay_figure.c): large, sparse components touching the
+ * image edge (a dark frame around a scanned page) are erased from bin and
+ * marked LAY_CC_NONTEXT. */
+ocr_status lay_border_clean(PIX *bin, lay_cc *cc, int n, ocr_err *e);
+/* Figures (lay_figure.c): regions of bin that are pictures (halftones,
+ * solid areas, large non-text components). Marks the components inside
+ * them LAY_CC_NONTEXT and appends LAY_FIGURE blocks. */
+ocr_status lay_figures_find(PIX *bin, lay_cc *cc, int n, float ch, lay_blocks *out,
+                            ocr_err *e);
+
+/* Tables (lay_table.c). Long rules of bin: horizontal and vertical masks
+ * (1 bpp, bin's size; the caller destroys them). */
+ocr_status lay_rules_find(PIX *bin, float ch, PIX **hmask, PIX **vmask, ocr_err *e);
+/* Ruled tables: grids of the rule masks with >= 2 rules each way and >= 2
+ * cells. Appends LAY_TABLE blocks with their cells (spans where a rule is
+ * missing between two grid cells), no lines yet. */
+ocr_status lay_tables_ruled(PIX *hmask, PIX *vmask, float ch, lay_blocks *out, ocr_err *e);
+/* A ruled table's lines, cell by cell, from the components inside it
+ * (which are then marked LAY_CC_NONTEXT). */
+ocr_status lay_table_fill(lay_block *t, lay_cc *cc, int n, float ch, PIX *bin,
+                          const lay_params *p, ocr_err *e);
+/* Unruled tables: runs of >= 3 rows of lines whose gaps line up in
+ * columns, unless the columns look like running text (wide and full).
+ * Appends LAY_TABLE blocks holding copies of the lines it uses, and marks
+ * those lines used in lines[] (n_cc = 0). */
+ocr_status lay_tables_unruled(lay_line *lines, int n_lines, const lay_page *stats,
+                              const lay_params *p, lay_blocks *out, ocr_err *e);
+
+/* Blocks and types (lay_blocks.c): group lines into paragraphs, list
+ * items, headings, formulas, headers/footers and page numbers. Lines with
+ * n_cc 0 are skipped. stats holds the page size and body statistics. */
+ocr_status lay_blocks_from_lines(const lay_line *lines, int n_lines, const lay_page *stats,
+                                 const lay_cc *cc, int n_cc, PIX *bin, const lay_params *p,
+                                 lay_blocks *out, ocr_err *e);
+
+/* Reading order (lay_order.c): sort bs in place, column-major with
+ * spanning blocks in between, headers first and footers last; sets
+ * block.column and returns the number of columns. */
+int lay_order(lay_blocks *bs, int page_w, int page_h);
+
+/* ====================================================================
+ * Batch: inputs, runner and hOCR (pipe_inputs.c, pipe_batch.c,
+ * pipe_hocr.c)
+ *
+ * `vlocr -j N DIR -o OUTDIR` in three steps. pipe_inputs_expand turns the
+ * command line (files, directories walked recursively, @list files, "-")
+ * into documents; pipe_inputs_plan gives each document its output paths
+ * (OUTDIR mirrors the input tree); pipe_batch_run recognises every
+ * selected page on N worker threads through a caller's callback and
+ * writes each document's outputs once all its pages are done.
+ *
+ * Files on disk (OUTDIR/<rel> is the input's path under its directory
+ * argument without its extension; a plain file argument is its base name):
+ *   <rel>.md / .txt / .json / .hocr   one per format, all pages in order
+ *   <rel>_images/<page>-<k>.png        crops of image blocks (Markdown)
+ *   <rel>_overlay/<page>.png           --overlay
+ *   .<stem>.vlocr-partial/page-N.json  finished pages of an unfinished
+ *                                      multi-page document (removed when
+ *                                      the document's outputs are written)
+ * Every file is written to <name>.tmp.<pid> and renamed, and a document's
+ * format outputs are written after its crops and overlays, so "every
+ * format output exists" means "the document is complete": that is the
+ * resume test, and it holds after a SIGKILL at any moment.
+ * ==================================================================== */
+
+#include <stdatomic.h>
+
+/* ------------------------------------------ page selection (pipe_inputs.c) */
+
+/* Pages lo..hi, 1-based, inclusive; hi INT_MAX for "N-" (to the end). */
+typedef struct {
+    int lo, hi;
+} pipe_page_range;
+
+typedef struct {
+    pipe_page_range *v; /* malloc'd; n 0 = every page */
+    int n;
+} pipe_pages;
+
+/* "1-5,9,12-" (spaces allowed around items). OCR_E_ARG with a message
+ * naming the bad item ("pages: '3-1' is not a range", "pages: '0' is not a
+ * page number (pages count from 1)"). *sel is zeroed on failure; free with
+ * pipe_pages_free. NULL or "" selects every page. */
+ocr_status pipe_pages_parse(pipe_pages *sel, const char *spec, ocr_err *e);
+/* Whether 1-based page `page` is selected (always true for n 0). */
+bool pipe_pages_has(const pipe_pages *sel, int page);
+void pipe_pages_free(pipe_pages *sel);
+
+/* ------------------------------------------------- inputs (pipe_inputs.c) */
+
+typedef struct {
+    /* Globs (fnmatch(3), no flags) for files found in directories, matched
+     * against the path relative to the directory argument; a glob without
+     * '/' also matches the base name. A file is taken when it matches an
+     * include (or, with no include, has an image or PDF extension: png jpg
+     * jpeg tif tiff bmp webp pnm pbm pgm ppm gif jp2 j2k pdf, any case) and
+     * no exclude. An exclude that matches a directory prunes it. Explicit
+     * file arguments and list entries are always taken. */
+    const char *const *include;
+    int n_include;
+    const char *const *exclude;
+    int n_exclude;
+    /* A directory never walked into (the output directory when it lies
+     * inside an input tree); NULL: none. */
+    const char *skip_dir;
+} pipe_inputs_params;
+
+/* One document: an input file and where its results go. */
+typedef struct {
+    char *path;  /* as given or found; "-" = stdin */
+    char *rel;   /* what output names derive from: the path under its
+                    directory argument, else the base name ("stdin") */
+    char *error; /* non-NULL: the argument failed during expansion (an
+                    unreadable directory or list file): the reason. The
+                    runner reports it as a failed document. */
+    /* Set by pipe_inputs_plan (all NULL without outputs = stdout): */
+    char *out[PIPE_FMT_COUNT]; /* per format; NULL = not wanted */
+    char *base;                /* output path without extension */
+    char *images_dir;          /* <base>_images */
+    char *images_link;         /* <stem>_images, as Markdown links it */
+    char *overlay_dir;         /* <base>_overlay */
+} pipe_input;
+
+typedef struct {
+    pipe_input *v;
+    int n, cap;
+    char **notes; /* things the user should hear (collisions, skipped
+                     symbolic links, duplicates), in order */
+    int n_notes, cap_notes;
+    bool from_dirs; /* some argument was a directory or a list file */
+} pipe_inputs;
+
+/* Expand args[0..n): a directory is walked recursively in byte order of
+ * names (hidden entries and symbolic links to directories skipped; an
+ * unreadable subdirectory becomes a failed entry); "@FILE" reads one path
+ * per line (blank lines and lines starting with '#' ignored; "@-" reads
+ * the list from stdin; relative paths are taken from the current
+ * directory; a listed directory is walked); "-" is stdin; anything else is
+ * a file (a missing one fails when the runner opens it). The same path
+ * given twice is kept once (noted). *out is zeroed first; free with
+ * pipe_inputs_free. Fails only on OOM. p NULL: no globs. */
+ocr_status pipe_inputs_expand(pipe_inputs *out, char *const *args, int n,
+                              const pipe_inputs_params *p, ocr_err *e);
+
+/* Output paths for every document, formats fmt[0..n_fmt) (pipe_format).
+ * out_dir: mirror the inputs under it (rel without its extension + "." +
+ * format extension); when two documents map to the same name, the first in
+ * byte order of paths keeps it and the others keep their input extension
+ * ("a.png" -> a.png.md), then "~2", "~3"...; each case is noted. out_file
+ * (one document): that file for a single format, else out_file without a
+ * .md/.mmd/.markdown/.txt/.json/.hocr extension plus each format's.
+ * Neither: nothing planned (results go to the caller, see
+ * PIPE_EV_OUTPUT). */
+ocr_status pipe_inputs_plan(pipe_inputs *in, const char *out_dir, const char *out_file,
+                            const int *fmt, int n_fmt, ocr_err *e);
+void pipe_inputs_free(pipe_inputs *in);
+/* Add a note (formatted) to in->notes; false on OOM. */
+bool pipe_inputs_note(pipe_inputs *in, const char *fmt, ...) OCR_PRINTF(2, 3);
+
+/* ---------------------------------------------------- runner (pipe_batch.c) */
+
+/* One page handed to the recogniser. */
+typedef struct {
+    const pipe_input *in; /* its document */
+    int doc;              /* index of the document in the inputs */
+    int page;             /* 0-based page of the source */
+    int n_pages;          /* pages in the source */
+    int worker;           /* 0..n_workers-1 */
+    const char *name;     /* "path" or "path page 3", for messages */
+} pipe_batch_page;
+
+typedef struct {
+    int docs;            /* documents in the batch */
+    int docs_done, docs_skipped, docs_failed;
+    long pages_done;     /* pages recognised in this run */
+    long pages_total;    /* pages this run has to recognise; documents not
+                            opened yet count one page each until opened */
+    bool total_exact;    /* every document has been opened or skipped */
+    double elapsed_s;
+    double pages_per_s;  /* pages_done / elapsed_s (0 before the first) */
+    double eta_s;        /* (pages_total - pages_done) / pages_per_s; -1
+                            before the first page */
+} pipe_batch_progress;
+
+typedef enum {
+    PIPE_EV_PROGRESS = 0, /* periodic, and once at the end */
+    PIPE_EV_PAGE,         /* a page was recognised: page, pg */
+    PIPE_EV_DOC_DONE,     /* a document's outputs are written: in */
+    PIPE_EV_DOC_SKIPPED,  /* already complete (resume): in */
+    PIPE_EV_DOC_FAILED,   /* in, msg (the reason; usually names the file) */
+    PIPE_EV_OUTPUT,       /* no outputs planned: a document rendered in the
+                             first format, data[0..len), in input order */
+    PIPE_EV_NOTE          /* msg (stale temporaries removed, ...) */
+} pipe_batch_event_kind;
+
+typedef struct {
+    pipe_batch_event_kind kind;
+    int doc;                     /* -1 when not about a document */
+    const pipe_input *in;
+    const pipe_batch_page *page; /* PIPE_EV_PAGE */
+    const pipe_page *pg;         /* PIPE_EV_PAGE */
+    const char *msg;
+    const char *data;            /* PIPE_EV_OUTPUT */
+    size_t len;
+    pipe_batch_progress progress; /* always filled */
+} pipe_batch_event;
+
+/* The recogniser: fill pg (zeroed, with number, width and height set)
+ * from pix, the decoded page. `state` is the worker's (state_create's, or
+ * NULL). Called on worker threads, one page per worker at a time. */
+typedef ocr_status (*pipe_batch_process_fn)(void *ctx, void *state, const pipe_batch_page *job,
+                                            PIX *pix, pipe_page *pg, ocr_err *e);
+
+typedef struct {
+    int n_workers;         /* threads (1); the calling thread is worker 0.
+                              With more than one, BLAS runs single-threaded
+                              for the run (one level of parallelism) */
+    bool force;            /* redo complete documents (false: resume) */
+    const pipe_pages *pages; /* page selection (NULL: every page) */
+    int fmt[PIPE_FMT_COUNT]; /* formats written (pipe_format) */
+    int n_fmt;
+    bool crops;            /* save crops of image blocks (true) when a
+                              Markdown output is planned */
+    bool overlay;          /* write <base>_overlay/<page>.png (needs outputs) */
+    img_limits lim;        /* decoding limits and PDF resolution */
+    /* the recogniser; state_create is called on a worker's thread before its
+     * first page (NULL: state NULL), state_destroy at the end */
+    void *ctx;
+    pipe_batch_process_fn process;
+    ocr_status (*state_create)(void *ctx, int worker, void **state, ocr_err *e);
+    void (*state_destroy)(void *ctx, void *state);
+    /* reports: called one at a time (never concurrently), from any thread */
+    void (*on_event)(void *ctx, const pipe_batch_event *ev);
+    double progress_interval_s; /* least time between PROGRESS events (0.25) */
+    /* Cancellation: when *cancel becomes non-zero (a signal handler may set
+     * it), no page starts any more; pages in progress finish, and documents
+     * whose every page is done are written; the others are left for the
+     * next run (nothing partial under a final name). NULL: none. */
+    atomic_int *cancel;
+} pipe_batch_params;
+
+/* One worker, every format none, crops on, overlay off, default limits,
+ * progress every 0.25 s. */
+pipe_batch_params pipe_batch_default_params(void);
+
+typedef struct {
+    int docs, done, skipped, failed;
+    int cancelled;        /* documents left unfinished by cancellation */
+    bool was_cancelled;
+    long pages;           /* recognised in this run */
+    long pages_resumed;   /* taken from .vlocr-partial of an earlier run */
+    int stale_removed;    /* temporaries of killed runs removed */
+    double seconds, pages_per_s;
+    char **reasons;       /* [docs]: the failure reason of a failed document,
+                             else NULL */
+} pipe_batch_result;
+
+/* Run the batch over in (planned or not). Before any work, temporaries
+ * left by killed runs (<output>.tmp.<pid> of a process that no longer
+ * exists, in the output directories) are removed. Then each document is,
+ * in input order: skipped when every planned output exists (unless force;
+ * stdin is never skipped), else opened, its selected pages recognised
+ * (finished pages of an earlier run's .vlocr-partial are reused), and
+ * written. A document whose input, any page, or any output fails is
+ * reported (PIPE_EV_DOC_FAILED) with its reason and the batch goes on;
+ * the failed document gets no format output. Returns OCR_OK when the batch
+ * ran, whatever the documents did; an error only when it could not run
+ * (OOM, a recogniser state that cannot be made, bad params). r is filled
+ * either way; free with pipe_batch_result_free. */
+ocr_status pipe_batch_run(const pipe_inputs *in, const pipe_batch_params *p,
+                          pipe_batch_result *r, ocr_err *e);
+void pipe_batch_result_free(pipe_batch_result *r);
+
+/* ------------------------------------------------------- hOCR (pipe_hocr.c)
+ *
+ * XHTML 1.0 with the hOCR 1.2 classes: one ocr_page per page (bbox of the
+ * page, ppageno), one ocr_carea + ocr_par per block (ocr_photo for image
+ * blocks), one ocr_line per line of the block's text. A line's bbox is the
+ * block's i-th box when the block has one box per line, otherwise the
+ * block's box cut into equal horizontal bands (an estimate: the recogniser
+ * gives boxes per block); blocks without a box have no bbox. x_wconf
+ * (0..100) when the block has a confidence. Text is escaped; invalid UTF-8
+ * becomes U+FFFD and control characters a space. */
+ocr_status pipe_hocr_render(const pipe_doc *d, char **out, size_t *len, ocr_err *e);
 
 #endif /* VLOCR_PIPELINE_PIPE_H */

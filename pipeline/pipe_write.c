@@ -48,6 +48,7 @@ int pipe_format_parse(const char *s)
     if (!strcmp(s, "md") || !strcmp(s, "markdown") || !strcmp(s, "mmd")) return PIPE_FMT_MD;
     if (!strcmp(s, "txt") || !strcmp(s, "text")) return PIPE_FMT_TXT;
     if (!strcmp(s, "json")) return PIPE_FMT_JSON;
+    if (!strcmp(s, "hocr")) return PIPE_FMT_HOCR;
     return -1;
 }
 
@@ -56,6 +57,7 @@ const char *pipe_format_ext(pipe_format f)
     switch (f) {
     case PIPE_FMT_TXT: return "txt";
     case PIPE_FMT_JSON: return "json";
+    case PIPE_FMT_HOCR: return "hocr";
     case PIPE_FMT_MD:
     default: return "md";
     }
@@ -326,6 +328,7 @@ static void render_json(wbuf *b, const pipe_doc *d)
 
 ocr_status pipe_doc_render(const pipe_doc *d, pipe_format f, char **out, size_t *len, ocr_err *e)
 {
+    if (f == PIPE_FMT_HOCR) return pipe_hocr_render(d, out, len, e);
     wbuf b = {0};
     put(&b, "", 0);
     if (f == PIPE_FMT_JSON) render_json(&b, d);

@@ -147,5 +147,79 @@ else
     echo "SKIP DeepSeek-OCR page path: $DS or tests/data/dsocr/tokenizer.json not found"
 fi
 
+# ---- vlocr-nano region crops: `vlocr --region line|cell|formula` (and
+# `vlocr recognize`) on a synthetic line; the text itself is not checked
+# (the shipped model's accuracy is scored by ../shared/eval/score.py).
+if [ -f models/vlocr-nano/model.safetensors ] && [ -f models/vlocr-nano/config.json ]; then
+    if "$BIN" synth --kind line --n 1 --seed 5 --out "$T/nano" >/dev/null 2>&1 && [ -f "$T/nano/line-000000.png" ]; then
+        expect 0 "[^[:space:]]" "--region line on a synthetic line: non-empty text" -- "$BIN" --region line "$T/nano/line-000000.png"
+        expect 0 "[^[:space:]]" "--region line -f txt from stdin" -- sh -c "\"$BIN\" --region line -f txt - < \"$T/nano/line-000000.png\""
+        "$BIN" --region cell "$T/nano/line-000000.png" "$T/nano/line-000000.png" >"$T/nano2" 2>&1
+        if [ $? -eq 0 ] && [ "$(wc -l < "$T/nano2")" -eq 2 ]; then ok; else bad "--region with two images: two lines"; cat "$T/nano2"; fi
+        expect 3 "garbage.png" "--region batch with a bad image: exit 3" -- "$BIN" --region line "$T/nano/line-000000.png" "$T/garbage.png"
+        expect 2 "--region is line, cell or formula" "bad --region" -- "$BIN" --region page "$T/nano/line-000000.png"
+        expect 2 "txt or latex" "--region with -f md" -- "$BIN" --region formula -f md "$T/nano/line-000000.png"
+        expect 0 "[^[:space:]]" "vlocr recognize (same reader)" -- "$BIN" recognize --region line "$T/nano/line-000000.png"
+    else
+        bad "vlocr synth --kind line could not make a crop"
+    fi
+else
+    echo "SKIP vlocr-nano region crops: models/vlocr-nano not exported"
+fi
+
+# ==========================================================================
+# Batch: vlocr -j N DIR -o OUTDIR (pipeline/pipe_inputs.c, pipe_batch.c,
+# pipe_hocr.c; the batch options of cli/cli_read.c). Appended section,
+# owned by the batch-runner author. Tiny fixture model as above.
+# ==========================================================================
+if [ -f "$DS/ocr_mha/model.safetensors" ] && [ -f tests/data/dsocr/tokenizer.json ]; then
+    [ -d "$T/ds_ocr_mha" ] || dsmodel ds_ocr_mha ocr_mha
+    TINY="--base-size 256 --image-size 128 --crop-threshold 128 --max-new-tokens 8"
+    IMG="$DS/common/test_image.png"
+    SMALL="$DS/common/global_only/test_image_small.png"
+    B="$T/batch"
+    mkdir -p "$B/in/sub/deeper" "$B/in/.hidden"
+    cp "$IMG" "$B/in/a.png"; cp "$SMALL" "$B/in/sub/b.png"; cp "$SMALL" "$B/in/sub/deeper/c.png"
+    cp "$SMALL" "$B/in/.hidden/h.png"; printf 'not an image' > "$B/in/sub/bad.png"; printf 'notes' > "$B/in/notes.txt"
+    # shellcheck disable=SC2086
+    {
+    expect 3 "sub/bad.png: .*not a supported image" "batch dir with a corrupt file: exit 3, named" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -o "$B/o1" "$B/in"
+    grep -q "3 done, 0 skipped (already complete), 1 failed" "$T/out" && ok || { bad "batch summary"; cat "$T/out"; }
+    if [ -f "$B/o1/a.md" ] && [ -f "$B/o1/sub/b.md" ] && [ -f "$B/o1/sub/deeper/c.md" ] && [ ! -e "$B/o1/sub/bad.md" ] &&
+       [ ! -e "$B/o1/h.md" ] && [ ! -e "$B/o1/.hidden" ] && [ ! -e "$B/o1/notes.md" ] &&
+       [ -z "$(find "$B/o1" -name '*.tmp.*')" ]; then ok; else bad "batch: mirrored outputs"; find "$B/o1"; fi
+    cp "$B/o1/a.md" "$B/a.md.first"
+    expect 3 "0 done, 3 skipped \(already complete\), 1 failed" "rerun skips complete documents" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -o "$B/o1" "$B/in"
+    expect 3 "3 done, 0 skipped" "--force redoes them" -- "$BIN" --model "$T/ds_ocr_mha" $TINY --force -o "$B/o1" "$B/in"
+    cmp -s "$B/o1/a.md" "$B/a.md.first" && ok || bad "--force: same output again"
+    rm "$B/o1/sub/b.md"
+    expect 3 "1 done, 2 skipped" "a deleted output is redone alone" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -o "$B/o1" "$B/in"
+    # -j 2 gives the same files as -j 1.
+    expect 3 "3 done" "-j 2" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -j 2 -o "$B/o2" "$B/in"
+    if diff -r "$B/o1" "$B/o2" >/dev/null; then ok; else bad "-j 1 and -j 2 outputs differ"; diff -r "$B/o1" "$B/o2" | head; fi
+    # Globs, formats, @lists, page selections, stale temporaries.
+    expect 0 "2 done, 0 skipped \(already complete\), 0 failed" "--include/--exclude" -- "$BIN" --model "$T/ds_ocr_mha" $TINY --include '*.png' --exclude 'bad.png' --exclude 'deeper' -f md,hocr -o "$B/o3" "$B/in"
+    if [ -f "$B/o3/a.hocr" ] && grep -q 'class="ocr_page"' "$B/o3/a.hocr" && [ -f "$B/o3/sub/b.md" ] && [ ! -e "$B/o3/sub/deeper" ]; then ok; else bad "globs / hocr outputs"; find "$B/o3"; fi
+    printf '# pages to read\n%s\n\n%s\n' "$B/in/a.png" "$B/in/sub" > "$B/list.txt"
+    expect 3 "3 done, 0 skipped.*1 failed" "@list with a directory" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -o "$B/o4" "@$B/list.txt"
+    if [ -f "$B/o4/a.md" ] && [ -f "$B/o4/b.md" ] && [ -f "$B/o4/deeper/c.md" ]; then ok; else bad "@list outputs"; find "$B/o4"; fi
+    sh -c 'exit 0' & wait $!; dead=$!
+    printf 'half' > "$B/o4/a.md.tmp.$dead"; printf 'x' > "$B/o4/keep.tmp.$dead"
+    expect 3 "removed 1 temporary file left by an interrupted run" "stale temporaries of a killed run removed" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -o "$B/o4" "@$B/list.txt"
+    if [ ! -e "$B/o4/a.md.tmp.$dead" ] && [ -e "$B/o4/keep.tmp.$dead" ]; then ok; else bad "stale cleanup"; ls -a "$B/o4"; fi
+    expect 2 "pages: '3-1' is not a range" "--pages 3-1" -- "$BIN" --model "$T/ds_ocr_mha" $TINY --pages 3-1 "$IMG"
+    expect 1 "1 page, none of them selected" "--pages past the end" -- "$BIN" --model "$T/ds_ocr_mha" $TINY --pages 2 "$IMG"
+    expect 2 "--jobs: '0' is not an integer" "-j 0" -- "$BIN" --model "$T/ds_ocr_mha" -j 0 "$IMG"
+    mkdir -p "$B/empty"
+    expect 1 "no input files found" "a directory without images" -- "$BIN" --model "$T/ds_ocr_mha" $TINY -o "$B/o5" "$B/empty"
+    # stdout keeps input order with several workers
+    "$BIN" --model "$T/ds_ocr_mha" $TINY -f json -q "$IMG" "$SMALL" > "$B/s1.json" 2>/dev/null
+    "$BIN" --model "$T/ds_ocr_mha" $TINY -f json -q -j 2 "$IMG" "$SMALL" > "$B/s2.json" 2>/dev/null
+    if cmp -s "$B/s1.json" "$B/s2.json" && [ "$(grep -c '"source"' "$B/s2.json")" -eq 2 ]; then ok; else bad "stdout order with -j 2"; fi
+    }
+else
+    echo "SKIP batch: $DS or tests/data/dsocr/tokenizer.json not found"
+fi
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -274,6 +274,57 @@ static void test_xent(void)
     free(x.l); free(x.d); free(g);
 }
 
+/* CTC: −log p against a brute-force sum over every path, and its gradient
+ * against central differences (the op works in double inside). */
+typedef struct {
+    float *l, *d;
+    const int32_t *lab;
+    int T, V, L;
+} ctc_t;
+static double ctc_loss(void *u)
+{
+    ctc_t *x = u;
+    return trn_ctc_forward_backward(x->d, x->l, x->T, x->V, x->lab, x->L, 0, 1.0f);
+}
+static void test_ctc(void)
+{
+    /* Brute force: T 4, V 3, label (1 1) needs 3 frames (a blank between). */
+    {
+        const int T = 4, V = 3;
+        const int32_t lab[2] = {1, 1};
+        float *l = rnd((size_t)T * V, -2, 2), *d = zeros((size_t)T * V);
+        double p = 0;
+        for (int path = 0; path < 81; path++) {
+            int seq[4], q = path, out[4], n = 0, prev = -1;
+            double pr = 1;
+            for (int t = 0; t < T; t++) seq[t] = q % 3, q /= 3;
+            for (int t = 0; t < T; t++) {
+                double z = 0;
+                for (int j = 0; j < V; j++) z += exp((double)l[t * V + j]);
+                pr *= exp((double)l[t * V + seq[t]]) / z;
+                if (seq[t] != 0 && seq[t] != prev) out[n++] = seq[t];
+                prev = seq[t];
+            }
+            if (n == 2 && out[0] == 1 && out[1] == 1) p += pr;
+        }
+        double nll = trn_ctc_forward_backward(d, l, T, V, lab, 2, 0, 1.0f);
+        TST_CHECK(fabs(nll + log(p)) < 1e-9, "ctc: -log p %.12f, brute force %.12f", nll, -log(p));
+        const int32_t lab3[3] = {2, 2, 2}; /* needs 5 frames */
+        TST_CHECK(trn_ctc_forward_backward(d, l, T, V, lab3, 3, 0, 1.0f) < 0,
+                  "ctc: an unalignable label is refused");
+        TST_CHECK(trn_ctc_min_frames(lab3, 3) == 5, "ctc: min frames %d", trn_ctc_min_frames(lab3, 3));
+        free(l); free(d);
+    }
+    const int32_t lab[4] = {3, 1, 1, 4};
+    ctc_t x = {NULL, NULL, lab, 9, 6, 4};
+    x.l = rnd(54, -3, 3);
+    x.d = zeros(54);
+    float *g = zeros(54);
+    trn_ctc_forward_backward(g, x.l, x.T, x.V, x.lab, x.L, 0, 1.0f);
+    fd_check("ctc", x.l, g, 54, ctc_loss, &x, 1e-2f, 2e-4, 1e-3);
+    free(x.l); free(x.d); free(g);
+}
+
 /* ------------------------------------------------------- the whole model */
 
 static int fake_encode(void *ud, const char *text, int32_t *ids, int cap)
@@ -317,7 +368,9 @@ static double model_loss(void *u)
     return trn_forward(t->m, t->s, t->b, true, 0.05f, NULL) * t->b->n_targets;
 }
 
-static void test_model_gradients(void)
+/* H 32 gives the tiny model two row groups (the formula path); H 16 one
+ * (text lines), where the CTC head joins the loss with weight `ctc`. */
+static void model_gradients(int H, float ctc)
 {
     trn_config c = trn_config_tiny();
     trn_model *m = NULL;
@@ -329,9 +382,11 @@ static void test_model_gradients(void)
         for (int x = 0; x < c.n_routed; x++) m->moe_bias[l * (c.n_routed + 1) + x] = 0.01f * (float)(x % 3);
     /* Bigger weights than the init so that every path carries gradient. */
     for (size_t i = 0; i < m->n_floats; i++) m->w[i] *= 1.0f;
-    trn_limits lim = {2, 32, 32, 24};
+    trn_limits lim = {2, H, 32, 24};
     trn_state *s = NULL;
     TST_CHECK(trn_state_create(&s, m, &lim, &e) == OCR_OK, "state: %s", e.msg);
+    if (!s) return;
+    trn_state_set_ctc(s, ctc);
     trn_batch b;
     trn_batch_alloc(&b, &c, &lim, &e);
     trn_sample sm[2];
@@ -345,6 +400,13 @@ static void test_model_gradients(void)
     memset(m->g, 0, m->n_floats * sizeof(float));
     double loss = trn_forward(m, s, &b, false, 0.05f, load);
     TST_CHECK(isfinite(loss), "loss %g", loss);
+    if (ctc > 0) {
+        double xe = 0, cl = 0;
+        int used = 0;
+        trn_state_losses(s, &xe, &cl, &used);
+        TST_CHECK(used == 2 && cl > 0 && fabs(xe + ctc * cl - loss) < 1e-9,
+                  "ctc in the loss: used %d, xent %g + %g·ctc %g vs %g", used, xe, (double)ctc, cl, loss);
+    }
     trn_backward(m, s, &b);
     /* The loss the checks differentiate is the sum: scale the mean's gradient. */
     for (size_t i = 0; i < m->n_floats; i++) m->g[i] *= (float)b.n_targets;
@@ -376,13 +438,20 @@ static void test_model_gradients(void)
         checked += ok;
         free(g);
     }
-    printf("   whole tiny model: %d/%d tensors agree with finite differences\n", checked, m->n_params);
+    printf("   whole tiny model (H %d, ctc %.1f): %d/%d tensors agree with finite differences\n", H,
+           (double)ctc, checked, m->n_params);
     /* A moved bias changes the choice of experts but never the gradient path. */
     trn_batch_free(&b);
     trn_sample_free(&sm[0]);
     trn_sample_free(&sm[1]);
     trn_state_destroy(&s);
     trn_model_destroy(&m);
+}
+
+static void test_model_gradients(void)
+{
+    model_gradients(32, 0.0f);
+    model_gradients(16, 0.5f);
 }
 
 /* Train `steps` steps from (step0, ckpt) and return the model. */
@@ -462,7 +531,38 @@ static void test_export_roundtrip(void)
     char path[512];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     TST_CHECK(trn_import(m2, path, &e) == OCR_OK, "import: %s", e.msg);
-    TST_CHECK(memcmp(m->w, m2->w, m->n_floats * 4) == 0, "F32 export/import differs");
+    /* Everything but the trainer-only CTC head (last in the layout, not exported). */
+    const trn_param *ctc = trn_model_find(m, "train.ctc_head.weight");
+    TST_CHECK(ctc != NULL, "the CTC head is a parameter");
+    size_t n_inf = ctc ? ctc->off : m->n_floats;
+    TST_CHECK(memcmp(m->w, m2->w, n_inf * 4) == 0, "F32 export/import differs");
+    {
+        ocr_st *st = NULL;
+        TST_CHECK(ocr_st_open(&st, path, &e) == OCR_OK, "open export: %s", e.msg);
+        TST_CHECK(st && !ocr_st_find(st, "train.ctc_head.weight") && !ocr_st_find(st, "train.ctc_head.bias"),
+                  "the CTC head is not exported");
+        ocr_st_close(&st);
+    }
+    /* A warm start takes a checkpoint's weights (here one whose CTC head
+     * differs: it keeps its own) and none of its moments. */
+    {
+        trn_model *m3 = NULL;
+        trn_model_create(&m3, &c, &e);
+        trn_model_init(m3, 9);
+        for (size_t i = 0; i < m->n_floats; i++) m->m[i] = 1.0f;
+        trn_progress pr = {42, 7, 3, 1, 1000.0, 60.0}, got;
+        char ck[512];
+        snprintf(ck, sizeof ck, "%s/ckpt.safetensors", dir);
+        TST_CHECK(trn_ckpt_save(m, &pr, ck, &e) == OCR_OK, "save: %s", e.msg);
+        float head0 = m3->w[n_inf];
+        TST_CHECK(trn_ckpt_warm_start(m3, ck, &got, &e) == OCR_OK, "warm start: %s", e.msg);
+        TST_CHECK(memcmp(m3->w, m->w, n_inf * 4) == 0 && got.step == 42 && got.samples_seen == 1000.0,
+                  "warm start copies the weights and reports the progress");
+        TST_CHECK(m3->m[0] == 0.0f, "warm start leaves the moments at zero");
+        (void)head0;
+        trn_model_destroy(&m3);
+        for (size_t i = 0; i < m->n_floats; i++) m->m[i] = 0.0f;
+    }
     snprintf(path, sizeof path, "%s/config.json", dir);
     trn_config c2;
     memset(&c2, 0, sizeof c2);
@@ -652,6 +752,7 @@ int main(void)
     TST_RUN(test_attention);
     TST_RUN(test_rope);
     TST_RUN(test_xent);
+    TST_RUN(test_ctc);
     TST_RUN(test_model_gradients);
     TST_RUN(test_resume);
     TST_RUN(test_export_roundtrip);

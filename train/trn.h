@@ -114,6 +114,15 @@ double trn_xent_forward_backward(float *dlogits, const float *logits,
                                  const int32_t *targets, int n, int V, float ls,
                                  float scale);
 
+/* CTC (training-only auxiliary loss): −log p(label | frames) of logits
+ * [T, V] with class `blank`, forward-backward in log space (double).
+ * Writes dlogits = (softmax − occupancy)·scale and returns −log p, or −1
+ * when the label cannot be aligned (T < trn_ctc_min_frames). */
+double trn_ctc_forward_backward(float *dlogits, const float *logits, int T, int V,
+                                const int32_t *label, int L, int blank, float scale);
+/* Frames a label needs: its length plus one blank between repeats. */
+int trn_ctc_min_frames(const int32_t *label, int L);
+
 /* ================================================================== config */
 
 typedef struct {
@@ -146,6 +155,12 @@ ocr_status trn_config_read_json(trn_config *c, const char *path, ocr_err *e);
 /* =================================================================== model */
 
 #define TRN_MAX_PARAMS 1024
+/* The CTC head reads each compressed column token as TRN_CTC_SPLIT frames
+ * (left to right), so a W-pixel line gives W/8·TRN_CTC_SPLIT frames: 4 px
+ * per frame, enough for dense text where W/8 alone is shorter than the
+ * label. Parameters named "train.*" are the trainer's own (the CTC head):
+ * placed last in the flat buffer, never exported. */
+#define TRN_CTC_SPLIT 2
 
 typedef struct {
     char name[96];     /* export name, e.g. model.layers.1.mlp.gate.weight */
@@ -165,6 +180,7 @@ typedef struct {
     } *vl;
     float *vln_w, *vln_b, *comp_w, *comp_b, *proj_w, *proj_b, *newline;
     float *embed, *final_norm, *lm_head;
+    float *ctc_w, *ctc_b; /* training-only CTC head [TRN_CTC_SPLIT·vocab, d]: never exported */
     struct {
         float *attn_norm, *mlp_norm, *q, *kv_a, *kv_norm, *kv_b, *o;
         float *gate, *up, *down;          /* dense, or shared experts */
@@ -223,6 +239,15 @@ int trn_image_rows(const trn_config *c, int H, int W);
  * `load` [layers, n_routed] when non-NULL. */
 double trn_forward(trn_model *m, trn_state *s, const trn_batch *b,
                    bool freeze_routing, float label_smoothing, double *load);
+/* Weight of the training-only CTC loss (default 0: off). When > 0, crops of
+ * one row group (text lines) add weight · CTC per label token on the
+ * compressed column tokens (TRN_CTC_SPLIT frames each, blank = pad id) to
+ * the loss trn_forward returns; labels that cannot be aligned in the
+ * frames, or were cut, are skipped. */
+void trn_state_set_ctc(trn_state *s, float weight);
+/* Parts of the last forward's loss: cross-entropy per target, CTC per label
+ * token (0 when off), samples the CTC term used. */
+void trn_state_losses(const trn_state *s, double *xent, double *ctc, int *ctc_samples);
 /* Backward of the last forward: accumulates into m->g. */
 void trn_backward(trn_model *m, trn_state *s, const trn_batch *b);
 /* Encoder only: the image rows of each crop as the decoder consumes them,
@@ -281,6 +306,11 @@ ocr_status trn_ckpt_save(const trn_model *m, const trn_progress *p,
                          const char *path, ocr_err *e);
 ocr_status trn_ckpt_load(trn_model *m, trn_progress *p, const char *path,
                          ocr_err *e);
+/* Warm start: the weights and MoE biases of another run's checkpoint (same
+ * config; it may lack the trainer-only tensors at the end of the layout,
+ * which keep their initialisation); moments stay zero. *from gets that
+ * checkpoint's progress (step, samples seen, hours) for the record. */
+ocr_status trn_ckpt_warm_start(trn_model *m, const char *path, trn_progress *from, ocr_err *e);
 /* Inference checkpoint: model.safetensors (BF16 matrices or F32) +
  * config.json in dir. */
 ocr_status trn_export(const trn_model *m, const char *dir, bool bf16, ocr_err *e);
@@ -364,6 +394,8 @@ typedef struct {
     int log_every, val_every, val_n;
     double ckpt_every_s;
     uint64_t val_seed;
+    float ctc_weight;         /* auxiliary CTC loss on the image tokens (0: off) */
+    char init_from[512];      /* warm start: another run's checkpoint ("": none) */
 } trn_recipe;
 
 ocr_status trn_recipe_load(trn_recipe *r, const char *path, ocr_err *e);

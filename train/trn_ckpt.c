@@ -93,6 +93,43 @@ ocr_status trn_ckpt_load(trn_model *m, trn_progress *p, const char *path, ocr_er
     return OCR_OK;
 }
 
+ocr_status trn_ckpt_warm_start(trn_model *m, const char *path, trn_progress *from, ocr_err *e)
+{
+    ocr_st *st = NULL;
+    ocr_status rc = ocr_st_open(&st, path, e);
+    if (rc != OCR_OK) return rc;
+    trn_config c;
+    int64_t prog[PROG_N];
+    rc = get_exact(st, "config", OCR_DT_U8, sizeof c, &c, e);
+    if (rc == OCR_OK && memcmp(&c, &m->cfg, sizeof c) != 0)
+        rc = ocr_err_set(e, OCR_E_SHAPE, "%s: checkpoint of a different model configuration", path);
+    const ocr_tensor *t = rc == OCR_OK ? ocr_st_find(st, "params") : NULL;
+    if (rc == OCR_OK && (!t || t->dtype != OCR_DT_F32 || t->nbytes % 4 ||
+                         t->nbytes / 4 > m->n_floats))
+        rc = ocr_err_set(e, OCR_E_SHAPE, "%s: no usable 'params' tensor", path);
+    if (rc == OCR_OK) {
+        /* The tensors it lacks are the trainer-only ones at the end of the
+         * layout: every tensor it has starts below its size. */
+        size_t n = t->nbytes / 4;
+        for (int i = 0; rc == OCR_OK && i < m->n_params; i++)
+            if (m->params[i].off < n && m->params[i].off + m->params[i].numel > n)
+                rc = ocr_err_set(e, OCR_E_SHAPE, "%s: params end inside '%s'", path, m->params[i].name);
+        if (rc == OCR_OK) memcpy(m->w, t->data, n * 4);
+    }
+    if (rc == OCR_OK)
+        rc = get_exact(st, "moe_bias", OCR_DT_F32,
+                       sizeof(float) * (size_t)m->cfg.layers * (m->cfg.n_routed + 1), m->moe_bias, e);
+    if (rc == OCR_OK) rc = get_exact(st, "progress", OCR_DT_I64, sizeof prog, prog, e);
+    ocr_st_close(&st);
+    if (rc != OCR_OK) return rc;
+    memset(from, 0, sizeof *from);
+    from->step = prog[0];
+    from->seed = (uint64_t)prog[1];
+    memcpy(&from->samples_seen, &prog[4], 8);
+    memcpy(&from->train_seconds, &prog[5], 8);
+    return OCR_OK;
+}
+
 /* ------------------------------------------------------------------ export */
 
 ocr_status trn_export(const trn_model *m, const char *dir, bool bf16, ocr_err *e)
@@ -114,6 +151,7 @@ ocr_status trn_export(const trn_model *m, const char *dir, bool bf16, ocr_err *e
     size_t hp = 0, k = 0;
     for (int i = 0; i < m->n_params; i++) {
         const trn_param *p = &m->params[i];
+        if (strncmp(p->name, "train.", 6) == 0) continue; /* trainer-only (CTC head) */
         ocr_tensor *x = &t[k++];
         x->name = p->name;
         x->ndim = p->ndim;
@@ -159,6 +197,7 @@ ocr_status trn_import(trn_model *m, const char *path, ocr_err *e)
     for (int i = 0; i < m->n_params && rc == OCR_OK; i++) {
         const trn_param *p = &m->params[i];
         const ocr_tensor *t = ocr_st_find(st, p->name);
+        if (!t && strncmp(p->name, "train.", 6) == 0) continue; /* not exported: keep */
         if (!t || (size_t)ocr_tensor_numel(t) != p->numel)
             rc = ocr_err_set(e, OCR_E_SHAPE, "%s: tensor '%s' missing or misshaped", path, p->name);
         else

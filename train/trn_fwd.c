@@ -48,6 +48,13 @@ struct trn_state {
     /* backward scratch */
     float *d_x, *d_res, *d_h, *d_a, *d_b, *d_c, *d_e, *d_f, *d_col, *d_img, *d_att;
     float *sc_tt;
+    /* CTC auxiliary loss (training only) */
+    float ctc_weight;
+    bool ctc_active;
+    float *ctc_logits, *ctc_dlogits;
+    int32_t *ctc_lab;
+    double xent, ctc;
+    int ctc_used;
     double loss;
     void **allocs;
     int n_allocs, cap_allocs;
@@ -195,6 +202,9 @@ ocr_status trn_state_create(trn_state **out, const trn_model *m, const trn_limit
     s->d_col = A(s, maxcol, &ok);
     s->d_img = A(s, zmax(Nc * d, Nc * (size_t)c->merge * vd), &ok);
     s->sc_tt = A(s, zmax(T * T, Tenc * Tenc), &ok);
+    s->ctc_logits = A(s, Nc * TRN_CTC_SPLIT * (size_t)c->vocab, &ok);
+    s->ctc_dlogits = A(s, Nc * TRN_CTC_SPLIT * (size_t)c->vocab, &ok);
+    s->ctc_lab = (int32_t *)A(s, T, &ok);
     if (!ok) {
         trn_state_destroy(&s);
         return ocr_err_set(e, OCR_E_NOMEM, "trn_state_create: out of memory for B %d H %d W %d T %d",
@@ -665,6 +675,58 @@ static void decoder_embed(trn_model *m, trn_state *s, const trn_batch *b)
     }
 }
 
+/* Text of sample bb as a CTC label (its targets without EOS); 0 when the
+ * text was cut (no EOS: the image shows more than the label) or empty. */
+static int ctc_label(const trn_config *c, const trn_batch *b, int bb, int32_t *lab)
+{
+    const int32_t *tg = b->targets + (size_t)bb * b->T;
+    int L = 0;
+    bool eos = false;
+    for (int t = 0; t < b->T; t++) {
+        if (tg[t] < 0) continue;
+        if (tg[t] == c->eos) eos = true;
+        else lab[L++] = tg[t];
+    }
+    return eos ? L : 0;
+}
+
+/* The auxiliary CTC loss on the compressed image tokens (text-line crops:
+ * one row group). Each column token gives TRN_CTC_SPLIT frames through the
+ * CTC head; blank is the pad id. Returns weight · Σ(−log p) / Σ label
+ * lengths over the samples that can be aligned; others are skipped. */
+static double ctc_forward(trn_model *m, trn_state *s, const trn_batch *b)
+{
+    const trn_config *c = &m->cfg;
+    if (s->ctc_weight <= 0.0f || s->G != 1) return 0.0;
+    const int V = c->vocab, F = TRN_CTC_SPLIT, C = s->C, Tf = C * F;
+    trn_linear_forward(s->ctc_logits, s->rows, m->W.ctc_w, m->W.ctc_b, s->Nc, c->d, F * V);
+    long nlab = 0;
+    for (int bb = 0; bb < b->B; bb++) {
+        int L = ctc_label(c, b, bb, s->ctc_lab);
+        if (L > 0 && trn_ctc_min_frames(s->ctc_lab, L) <= Tf) nlab += L;
+    }
+    memset(s->ctc_dlogits, 0, sizeof(float) * (size_t)s->Nc * F * V);
+    if (nlab == 0) return 0.0;
+    const float scale = s->ctc_weight / (float)nlab;
+    double sum = 0;
+    for (int bb = 0; bb < b->B; bb++) {
+        int L = ctc_label(c, b, bb, s->ctc_lab);
+        if (L <= 0 || trn_ctc_min_frames(s->ctc_lab, L) > Tf) continue;
+        size_t o = (size_t)bb * Tf * V;
+        double nll = trn_ctc_forward_backward(s->ctc_dlogits + o, s->ctc_logits + o, Tf, V,
+                                              s->ctc_lab, L, c->pad, scale);
+        if (nll < 0) {
+            memset(s->ctc_dlogits + o, 0, sizeof(float) * (size_t)Tf * V);
+            continue;
+        }
+        sum += nll;
+        s->ctc_used++;
+    }
+    s->ctc_active = true;
+    s->ctc = sum / (double)nlab;
+    return s->ctc_weight * s->ctc;
+}
+
 double trn_forward(trn_model *m, trn_state *s, const trn_batch *b, bool freeze_routing,
                    float label_smoothing, double *load)
 {
@@ -701,11 +763,15 @@ double trn_forward(trn_model *m, trn_state *s, const trn_batch *b, bool freeze_r
             nt++;
         }
     s->Nt = nt;
+    s->ctc_active = false;
+    s->xent = s->ctc = 0;
+    s->ctc_used = 0;
     if (nt == 0) return 0.0;
     trn_linear_forward(s->logits, s->hg, m->W.lm_head, NULL, nt, d, c->vocab);
     double sum = trn_xent_forward_backward(s->dlogits, s->logits, s->tgt, nt, c->vocab,
                                            label_smoothing, 1.0f / nt);
-    s->loss = sum / nt;
+    s->xent = sum / nt;
+    s->loss = s->xent + ctc_forward(m, s, b);
     return s->loss;
 }
 
@@ -765,6 +831,9 @@ void trn_backward(trn_model *m, trn_state *s, const trn_batch *b)
             for (int j = 0; j < d; j++) dst[j] += g[j];
         }
     }
+    if (s->ctc_active)
+        trn_linear_backward(drows, G->ctc_w, G->ctc_b, s->ctc_dlogits, s->rows, W->ctc_w, s->Nc,
+                            d, TRN_CTC_SPLIT * c->vocab);
     encoder_backward(m, s, b, drows);
 }
 
@@ -865,6 +934,15 @@ ocr_status trn_greedy_decode(trn_model *m, trn_state *s, trn_batch *b, int task_
     free(mask);
     free(done);
     return OCR_OK;
+}
+
+void trn_state_set_ctc(trn_state *s, float weight) { s->ctc_weight = weight; }
+
+void trn_state_losses(const trn_state *s, double *xent, double *ctc, int *ctc_samples)
+{
+    if (xent) *xent = s->xent;
+    if (ctc) *ctc = s->ctc;
+    if (ctc_samples) *ctc_samples = s->ctc_used;
 }
 
 const float *trn_debug_logits(const trn_state *s, int *n_rows)

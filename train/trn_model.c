@@ -188,6 +188,10 @@ static void layout(layout_ctx *L)
     }
     W->final_norm = add(L, false, 1, c->d, 0, "model.norm.weight");
     W->lm_head = add(L, true, 2, c->vocab, c->d, "lm_head.weight");
+    /* Training-only tensors last: the inference tensors keep their offsets
+     * (a checkpoint without them is a prefix of the flat buffer). */
+    W->ctc_w = add(L, true, 2, (int64_t)TRN_CTC_SPLIT * c->vocab, c->d, "train.ctc_head.weight");
+    W->ctc_b = add(L, false, 1, (int64_t)TRN_CTC_SPLIT * c->vocab, 0, "train.ctc_head.bias");
 }
 
 ocr_status trn_model_create(trn_model **out, const trn_config *c, ocr_err *e)
@@ -301,6 +305,9 @@ void trn_model_init(trn_model *m, uint64_t seed)
             if (strcmp(n, "model.image_newline") == 0) amp = 0.02f * 1.7320508f;
         } else if (strstr(n, "pos_row") || strstr(n, "pos_col")) {
             amp = 0.02f * 1.7320508f;
+        } else if (strncmp(n, "train.ctc_head", 14) == 0) {
+            amp = 0.0f; /* uniform frames at the start: the CTC loss begins at
+                           T·log V, and its gradient does not swamp the decoder's */
         } else if (strcmp(n, "model.embed_tokens.weight") == 0) {
             amp = 1.7320508f; /* unit variance, like the image rows */
         } else {

@@ -6,6 +6,7 @@
  * over rows, with statistics accumulated in double where rounding matters.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "train/trn.h"
@@ -338,6 +339,96 @@ double trn_xent_forward_backward(float *dlogits, const float *logits,
         }
     }
     return total;
+}
+
+/* -------------------------------------------------------------------- CTC */
+
+static double lse2(double a, double b)
+{
+    if (a == -INFINITY) return b;
+    if (b == -INFINITY) return a;
+    return a > b ? a + log1p(exp(b - a)) : b + log1p(exp(a - b));
+}
+
+int trn_ctc_min_frames(const int32_t *label, int L)
+{
+    int need = L;
+    for (int i = 1; i < L; i++) need += label[i] == label[i - 1];
+    return need;
+}
+
+double trn_ctc_forward_backward(float *dlogits, const float *logits, int T, int V,
+                                const int32_t *label, int L, int blank, float scale)
+{
+    if (T < 1 || L < 0 || trn_ctc_min_frames(label, L) > T) return -1.0;
+    const int S = 2 * L + 1;
+    /* log-softmax per frame, α and β over the extended label (blank, l1,
+     * blank, l2, …, blank), all in double. */
+    double *lp = malloc(sizeof(double) * ((size_t)T * V + 2 * (size_t)T * S));
+    if (!lp) return -1.0;
+    double *al = lp + (size_t)T * V, *be = al + (size_t)T * S;
+    for (int t = 0; t < T; t++) {
+        const float *l = logits + (size_t)t * V;
+        double mx = l[0], sum = 0;
+        for (int j = 1; j < V; j++) mx = l[j] > mx ? l[j] : mx;
+        for (int j = 0; j < V; j++) sum += exp((double)l[j] - mx);
+        double lz = mx + log(sum);
+        for (int j = 0; j < V; j++) lp[(size_t)t * V + j] = (double)l[j] - lz;
+    }
+#define LAB(s) ((s) % 2 == 0 ? blank : label[(s) / 2])
+    for (size_t i = 0; i < 2 * (size_t)T * S; i++) al[i] = -INFINITY;
+    al[0] = lp[blank];
+    if (S > 1) al[1] = lp[LAB(1)];
+    for (int t = 1; t < T; t++)
+        for (int s = 0; s < S; s++) {
+            double a = al[(size_t)(t - 1) * S + s];
+            if (s >= 1) a = lse2(a, al[(size_t)(t - 1) * S + s - 1]);
+            if (s >= 2 && s % 2 == 1 && LAB(s) != LAB(s - 2))
+                a = lse2(a, al[(size_t)(t - 1) * S + s - 2]);
+            al[(size_t)t * S + s] = a == -INFINITY ? a : a + lp[(size_t)t * V + LAB(s)];
+        }
+    be[(size_t)(T - 1) * S + S - 1] = lp[(size_t)(T - 1) * V + blank];
+    if (S > 1) be[(size_t)(T - 1) * S + S - 2] = lp[(size_t)(T - 1) * V + LAB(S - 2)];
+    for (int t = T - 2; t >= 0; t--)
+        for (int s = S - 1; s >= 0; s--) {
+            double b = be[(size_t)(t + 1) * S + s];
+            if (s + 1 < S) b = lse2(b, be[(size_t)(t + 1) * S + s + 1]);
+            if (s + 2 < S && s % 2 == 1 && LAB(s) != LAB(s + 2))
+                b = lse2(b, be[(size_t)(t + 1) * S + s + 2]);
+            be[(size_t)t * S + s] = b == -INFINITY ? b : b + lp[(size_t)t * V + LAB(s)];
+        }
+    double logp = al[(size_t)(T - 1) * S + S - 1];
+    if (S > 1) logp = lse2(logp, al[(size_t)(T - 1) * S + S - 2]);
+    if (!isfinite(logp)) {
+        free(lp);
+        return -1.0;
+    }
+    /* ∂(−log p)/∂logit[t,k] = softmax[t,k] − Σ_{s: lab(s)=k} α_t(s)β_t(s) / (p·y_t(k)):
+     * α and β both include y_t, so the occupancy is exp(α+β−lp−logp). */
+    double *occ = malloc(sizeof(double) * (size_t)V);
+    if (!occ) {
+        free(lp);
+        return -1.0;
+    }
+    for (int t = 0; t < T; t++) {
+        for (int j = 0; j < V; j++) occ[j] = -INFINITY;
+        for (int s = 0; s < S; s++) {
+            double ab = al[(size_t)t * S + s] + be[(size_t)t * S + s];
+            if (ab == -INFINITY) continue;
+            int k = LAB(s);
+            occ[k] = lse2(occ[k], ab - lp[(size_t)t * V + k]);
+        }
+        float *d = dlogits + (size_t)t * V;
+        for (int j = 0; j < V; j++) {
+            double p = exp(lp[(size_t)t * V + j]);
+            double q = occ[j] == -INFINITY ? 0.0 : exp(occ[j] - logp);
+            d[j] = (float)((p - q) * scale);
+        }
+    }
+#undef LAB
+    free(occ);
+    free(lp);
+    return -logp;
 }
 
 /* ---------------------------------------------------------- edit distance */

@@ -53,7 +53,7 @@ ocr_status trn_plot_log(const char *log_path, const char *png_path, const char *
 {
     FILE *f = fopen(log_path, "r");
     if (!f) return ocr_err_set(e, OCR_E_IO, "%s: cannot open", log_path);
-    series loss = {0}, cer = {0};
+    series loss = {0}, cer = {0}, ctc = {0}, swap = {0};
     char line[4096];
     double seen = 0, last_seen_at_step = 0;
     long step_last = 0;
@@ -66,10 +66,15 @@ ocr_status trn_plot_log(const char *log_path, const char *png_path, const char *
             step_last = st;
             last_seen_at_step = seen;
             push(&loss, seen, l);
+            if ((p = strstr(line, " ctc "))) push(&ctc, seen, atof(p + 5));
         } else if (sscanf(line, "val step %ld cer %lf", &st, &l) == 2) {
             /* samples seen at that step: interpolate from the last log line */
             double x = step_last > 0 ? last_seen_at_step * (double)st / (double)step_last : 0;
             push(&cer, x, l);
+            /* the image-swap gap: validation loss with shuffled images − with its own */
+            double a, b2;
+            if ((p = strstr(line, ") loss ")) && sscanf(p, ") loss %lf swapped %lf", &a, &b2) == 2)
+                push(&swap, x, b2 - a > 1e-3 ? b2 - a : 1e-3);
         }
     }
     fclose(f);
@@ -94,6 +99,8 @@ ocr_status trn_plot_log(const char *log_path, const char *png_path, const char *
     /* loss: log scale 0.01..10 on the left; CER: log 0.001..3 on the right */
     draw(cr, &loss, x0, y0, w, h, xmax, 0.01, 10, true, 0.1, 0.3, 0.8);
     draw(cr, &cer, x0, y0, w, h, xmax, 0.001, 3, true, 0.85, 0.2, 0.1);
+    draw(cr, &ctc, x0, y0, w, h, xmax, 0.01, 10, true, 0.2, 0.65, 0.3);
+    draw(cr, &swap, x0, y0, w, h, xmax, 0.01, 10, true, 0.6, 0.3, 0.7);
     cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(cr, 13);
     char buf[256];
@@ -120,10 +127,19 @@ ocr_status trn_plot_log(const char *log_path, const char *png_path, const char *
     snprintf(buf, sizeof buf, "%s — training loss (blue, left), validation CER on held-out fonts (red, right)",
              title ? title : "vlocr-nano");
     cairo_show_text(cr, buf);
+    if (ctc.n || swap.n) {
+        cairo_move_to(cr, x0, y0 + h + 45);
+        cairo_set_source_rgb(cr, 0.2, 0.65, 0.3);
+        cairo_show_text(cr, "CTC loss (green, left)");
+        cairo_move_to(cr, x0 + w - 250, y0 + h + 45);
+        cairo_set_source_rgb(cr, 0.6, 0.3, 0.7);
+        cairo_show_text(cr, "image-swap loss gap (purple, left)");
+    }
     cairo_destroy(cr);
     cairo_status_t cs = cairo_surface_write_to_png(sf, png_path);
     cairo_surface_destroy(sf);
     free(loss.x); free(loss.y); free(cer.x); free(cer.y);
+    free(ctc.x); free(ctc.y); free(swap.x); free(swap.y);
     if (cs != CAIRO_STATUS_SUCCESS) return ocr_err_set(e, OCR_E_IO, "%s: cannot write the PNG", png_path);
     return OCR_OK;
 }

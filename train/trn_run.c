@@ -97,6 +97,8 @@ ocr_status trn_recipe_load(trn_recipe *r, const char *path, ocr_err *e)
     r->val_n = (int)jnum(j, "val_samples", 64);
     r->val_seed = (uint64_t)jnum(j, "val_seed", 777);
     r->ckpt_every_s = jnum(j, "ckpt_every_s", 600);
+    r->ctc_weight = (float)jnum(j, "ctc_weight", 0.0);
+    snprintf(r->init_from, sizeof r->init_from, "%s", jstr(j, "init_from", ""));
     json_decref(j);
     if (r->batch < 1 || r->pool_batches < 1 || r->max_text < 4 || r->max_H % 32 || r->max_W % 8)
         return ocr_err_set(e, OCR_E_CONFIG, "%s: bad batch/pool/max sizes", path);
@@ -241,6 +243,31 @@ static ocr_status validate(trn_model *m, trn_state *st, trn_batch *b, const trn_
     return rc;
 }
 
+/* Does the model read the image? Cross-entropy of the first batch of the
+ * validation set with its own images, then with the images moved one
+ * sample over (same texts): the gap is what the image is worth. */
+static ocr_status image_swap_losses(trn_model *m, trn_state *st, trn_batch *b,
+                                    const trn_limits *lim, const val_set *vs, tok_tokenizer *tok,
+                                    int max_text, double *same, double *swapped, ocr_err *e)
+{
+    int n = vs->n < lim->max_B ? vs->n : lim->max_B;
+    trn_sample tmp[256], *ptr[256];
+    if (n < 2) return OCR_OK;
+    trn_state_set_ctc(st, 0.0f);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < n; i++) {
+            tmp[i] = vs->s[pass ? (i + 1) % n : i];
+            tmp[i].text = vs->s[i].text;
+            ptr[i] = &tmp[i];
+        }
+        ocr_status rc = trn_batch_build(b, &m->cfg, lim, ptr, n, tok_enc, tok, max_text, e);
+        if (rc != OCR_OK) return rc;
+        double l = trn_forward(m, st, b, false, 0.0f, NULL);
+        *(pass ? swapped : same) = l;
+    }
+    return OCR_OK;
+}
+
 /* -------------------------------------------------------------------- run */
 
 typedef struct {
@@ -323,13 +350,26 @@ ocr_status trn_run(const trn_run_params *rp, ocr_err *e)
                       (long long)pr.step, (unsigned long long)pr.pool,
                       (unsigned long long)pr.batch_in_pool, pr.samples_seen, pr.train_seconds / 3600);
         } else {
-            logf_(&L, "start %s seed %llu params %zu floats (%d tensors)", r.name,
-                  (unsigned long long)r.seed, m->n_floats, m->n_params);
+            logf_(&L, "start %s seed %llu params %zu floats (%d tensors) ctc %.2f", r.name,
+                  (unsigned long long)r.seed, m->n_floats, m->n_params, (double)r.ctc_weight);
+            if (r.init_from[0]) {
+                /* Warm start: weights and biases of another run, fresh moments and
+                 * schedule; samples and hours continue from it (for the record). */
+                trn_progress from;
+                rc = trn_ckpt_warm_start(m, r.init_from, &from, e);
+                if (rc == OCR_OK) {
+                    pr.samples_seen = from.samples_seen;
+                    pr.train_seconds = from.train_seconds;
+                    logf_(&L, "init from %s (step %lld, samples %.0f, train_h %.2f)", r.init_from,
+                          (long long)from.step, from.samples_seen, from.train_seconds / 3600);
+                }
+            }
         }
     }
     const int n_img_max = trn_image_rows(&c, r.max_H, r.max_W);
     trn_limits lim = {r.batch, r.max_H, r.max_W, 2 + n_img_max + r.max_text};
     if (rc == OCR_OK) rc = trn_state_create(&st, m, &lim, e);
+    if (rc == OCR_OK) trn_state_set_ctc(st, r.ctc_weight);
     if (rc == OCR_OK) rc = trn_batch_alloc(&b, &c, &lim, e);
     trn_source s = {syn_get, &src};
     if (rc == OCR_OK)
@@ -349,6 +389,8 @@ ocr_status trn_run(const trn_run_params *rp, ocr_err *e)
         if (!load || !load_acc) rc = ocr_err_set(e, OCR_E_NOMEM, "trn_run: out of memory");
     }
     double t_start = now_s(), t_ckpt = t_start, t_log = t_start, loss_acc = 0, gn_acc = 0;
+    double xent_acc = 0, ctc_acc = 0;
+    long ctc_n_acc = 0;
     long n_acc = 0, samp_acc = 0, tok_acc = 0;
     int64_t steps_here = 0;
     while (rc == OCR_OK) {
@@ -372,6 +414,14 @@ ocr_status trn_run(const trn_run_params *rp, ocr_err *e)
         pr.samples_seen += r.batch;
         if (++pr.batch_in_pool == (uint64_t)r.pool_batches) pr.batch_in_pool = 0, pr.pool++;
         for (size_t i = 0; i < nl; i++) load_acc[i] += load[i];
+        {
+            double xe = 0, cl = 0;
+            int used = 0;
+            trn_state_losses(st, &xe, &cl, &used);
+            xent_acc += xe;
+            ctc_acc += cl;
+            ctc_n_acc += used;
+        }
         loss_acc += ss.loss;
         gn_acc += ss.grad_norm;
         n_acc++;
@@ -392,12 +442,19 @@ ocr_status trn_run(const trn_run_params *rp, ocr_err *e)
                 mean /= c.n_routed;
                 o += (size_t)snprintf(lb + o, sizeof lb - o, " %.2f", mean > 0 ? mx / mean : 0.0);
             }
+            /* loss: cross-entropy per text token (the curve); ctc: the auxiliary
+             * loss per label token and the share of crops it covered. */
+            char cb[96] = "";
+            if (r.ctc_weight > 0)
+                snprintf(cb, sizeof cb, " ctc %.4f (%.0f%%)", ctc_acc / n_acc,
+                         100.0 * (double)ctc_n_acc / (double)samp_acc);
             logf_(&L, "step %lld loss %.4f lr %.2e gnorm %.2f samples/s %.2f tokens/step %.0f "
-                      "W %d load_max/mean%s seen %.0f h %.3f",
-                  (long long)pr.step, loss_acc / n_acc, ss.lr, gn_acc / n_acc, samp_acc / el,
-                  (double)tok_acc / n_acc, b.W, lb, pr.samples_seen, pr.train_seconds / 3600);
+                      "W %d load_max/mean%s seen %.0f h %.3f%s",
+                  (long long)pr.step, xent_acc / n_acc, ss.lr, gn_acc / n_acc, samp_acc / el,
+                  (double)tok_acc / n_acc, b.W, lb, pr.samples_seen, pr.train_seconds / 3600, cb);
             memset(load_acc, 0, sizeof(double) * nl);
-            loss_acc = gn_acc = 0;
+            loss_acc = gn_acc = xent_acc = ctc_acc = 0;
+            ctc_n_acc = 0;
             n_acc = samp_acc = tok_acc = 0;
             t_log = now;
         }
@@ -406,8 +463,12 @@ ocr_status trn_run(const trn_run_params *rp, ocr_err *e)
             char example[1024];
             rc = validate(m, st, &b, &lim, &vs, tok, r.max_text, &cer, &ex, example, sizeof example, e);
             if (rc != OCR_OK) break;
-            logf_(&L, "val step %lld cer %.4f exact %.3f n %d (%.1fs) %s", (long long)pr.step, cer, ex,
-                  vs.n, now_s() - tv, example);
+            double l_same = 0, l_swap = 0;
+            if (rc == OCR_OK) rc = image_swap_losses(m, st, &b, &lim, &vs, tok, r.max_text, &l_same, &l_swap, e);
+            trn_state_set_ctc(st, r.ctc_weight);
+            if (rc != OCR_OK) break;
+            logf_(&L, "val step %lld cer %.4f exact %.3f n %d (%.1fs) loss %.4f swapped %.4f %s",
+                  (long long)pr.step, cer, ex, vs.n, now_s() - tv, l_same, l_swap, example);
             t_log += now_s() - tv;
         }
         if (now_s() - t_ckpt > r.ckpt_every_s) {

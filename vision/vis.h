@@ -426,4 +426,19 @@ void vis_nano_recog_destroy(vis_nano_recog **r);
 ocr_status vis_nano_recognize(vis_nano_recog *r, const uint8_t *gray, int w, int h, int stride,
                               bool formula, char **text, ocr_err *e);
 
+/* A crop for vis_nano_recognize_many: gray [h][stride], 0 = ink. */
+typedef struct {
+    const uint8_t *gray;
+    int w, h, stride;
+} vis_nano_crop;
+/* Texts of n crops (the lines of a page, the cells of a table), read by
+ * `threads` workers at once (≤ 0: the BLAS thread count), each with its own
+ * decoder state and single-threaded matmuls; the BLAS thread count is
+ * restored on return. texts[i] is malloc'd (NULL where that crop failed;
+ * rcs[i], if rcs is non-NULL, says why); returns the first failure. Not
+ * reentrant for one recogniser. */
+ocr_status vis_nano_recognize_many(vis_nano_recog *r, const vis_nano_crop *crops, int n,
+                                   bool formula, int threads, char **texts, ocr_status *rcs,
+                                   ocr_err *e);
+
 #endif

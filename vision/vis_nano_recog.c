@@ -7,6 +7,7 @@
  * scaled to the model's fixed height with the aspect kept.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +16,14 @@
 #include "language/tok.h"
 #include "vision/vis.h"
 
+#define NANO_MAX_WORKERS 16
+
 struct vis_nano_recog {
     vis_nano *enc;
     lm_model *lm;
-    lm_state *st;
+    lm_state *st[NANO_MAX_WORKERS]; /* decoder states: [0] for single crops */
+    lm_state *bst[64];               /* vis_nano_recognize_many: one per piece of a group */
+    int max_pos;
     tok_tokenizer *tok;
     int max_new;
 };
@@ -28,7 +33,8 @@ void vis_nano_recog_destroy(vis_nano_recog **pr)
     if (!pr || !*pr) return;
     vis_nano_recog *r = *pr;
     vis_nano_destroy(&r->enc);
-    lm_state_destroy(&r->st);
+    for (int i = 0; i < NANO_MAX_WORKERS; i++) lm_state_destroy(&r->st[i]);
+    for (int i = 0; i < 64; i++) lm_state_destroy(&r->bst[i]);
     lm_model_destroy(&r->lm);
     tok_destroy(&r->tok);
     free(r);
@@ -54,7 +60,8 @@ ocr_status vis_nano_recog_load(vis_nano_recog **out, const char *dir, ocr_err *e
     r->max_new = 256;
     /* Room for the tallest, widest crop plus the text. */
     int max_rows = (c.max_rows / c.merge) * (c.max_cols + 1);
-    if (rc == OCR_OK) rc = lm_state_create(&r->st, r->lm, 2 + max_rows + r->max_new + 8, 0, e);
+    r->max_pos = 2 + max_rows + r->max_new + 8;
+    if (rc == OCR_OK) rc = lm_state_create(&r->st[0], r->lm, r->max_pos, 0, e);
     if (rc == OCR_OK) rc = tok_load(&r->tok, dir, e);
     if (rc != OCR_OK) {
         vis_nano_recog_destroy(&r);
@@ -65,8 +72,8 @@ ocr_status vis_nano_recog_load(vis_nano_recog **out, const char *dir, ocr_err *e
 }
 
 /* Decode one prepared ink image [H][W] (W multiple of 8). */
-static ocr_status read_piece(vis_nano_recog *r, const float *ink, int H, int W, bool formula,
-                             char **text, ocr_err *e)
+static ocr_status read_piece(vis_nano_recog *r, lm_state *st, const float *ink, int H, int W,
+                             bool formula, char **text, ocr_err *e)
 {
     const vis_nano_config *c = vis_nano_cfg(r->enc);
     const int n_img = vis_nano_rows(r->enc, H, W), np = n_img + 2;
@@ -89,7 +96,7 @@ static ocr_status read_piece(vis_nano_recog *r, const float *ink, int H, int W, 
         gp.stop_ids = &stop;
         gp.n_stop = 1;
         gp.ngram_size = 0;
-        rc = lm_generate(r->st, &gp, ids, mask, rows, n_img, np, out, r->max_new, NULL, &res, e);
+        rc = lm_generate(st, &gp, ids, mask, rows, n_img, np, out, r->max_new, NULL, &res, e);
     }
     if (rc == OCR_OK) {
         int n = res.n_tokens;
@@ -104,10 +111,45 @@ static ocr_status read_piece(vis_nano_recog *r, const float *ink, int H, int W, 
     return rc;
 }
 
-ocr_status vis_nano_recognize(vis_nano_recog *r, const uint8_t *gray, int w, int h, int stride,
-                              bool formula, char **text, ocr_err *e)
+/* The pieces a crop is read in: inks [H, W] (W a multiple of 8), in order. */
+typedef struct {
+    float *ink;
+    int H, W;
+} nano_cut;
+typedef struct {
+    nano_cut *v;
+    int n, cap;
+} cut_list;
+
+static void cut_list_free(cut_list *l)
 {
-    *text = NULL;
+    for (int i = 0; i < l->n; i++) free(l->v[i].ink);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static ocr_status cut_push(cut_list *l, float *ink, int H, int W, ocr_err *e)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 4;
+        nano_cut *v = realloc(l->v, sizeof *v * (size_t)cap);
+        if (!v) {
+            free(ink);
+            return ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = (nano_cut){ink, H, W};
+    return OCR_OK;
+}
+
+/* Trim the crop to its ink, scale it to the model's height (text or
+ * formula) and cut lines wider than the model's width at blank columns:
+ * the pieces go to `out` (none for a crop without ink). */
+static ocr_status cut_crop(const vis_nano_recog *r, const uint8_t *gray, int w, int h, int stride,
+                           bool formula, cut_list *out, ocr_err *e)
+{
     const vis_nano_config *c = vis_nano_cfg(r->enc);
     if (w < 1 || h < 1 || stride < w) return ocr_err_set(e, OCR_E_ARG, "vis_nano_recognize: bad size");
     /* Ink threshold halfway between the darkest and lightest levels. */
@@ -128,10 +170,7 @@ ocr_status vis_nano_recognize(vis_nano_recog *r, const uint8_t *gray, int w, int
                     y0 = y < y0 ? y : y0;
                     y1 = y > y1 ? y : y1;
                 }
-    if (x1 < 0) {
-        *text = calloc(1, 1);
-        return *text ? OCR_OK : ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
-    }
+    if (x1 < 0) return OCR_OK;
     /* Margins as in training: a fraction of the line height around the ink. */
     int ih = y1 - y0 + 1;
     int mv = (int)lround(ih * 0.15), mh = (int)lround(ih * 0.3);
@@ -167,55 +206,378 @@ ocr_status vis_nano_recognize(vis_nano_recog *r, const uint8_t *gray, int w, int
             }
     }
     /* Cut into pieces of at most maxW columns at the emptiest column of the
-     * last third of each piece (word gaps), then read each piece. */
-    char *acc = calloc(1, 1);
-    size_t alen = 0;
-    ocr_status rc = acc ? OCR_OK : ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
+     * last third of each piece (word gaps). */
+    ocr_status rc = OCR_OK;
     int start = 0;
-    float *piece = malloc(sizeof(float) * (size_t)H * maxW);
-    if (!piece) rc = ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
     while (rc == OCR_OK && start < W) {
         int end = W;
         if (W - start > maxW) {
             int best = start + maxW, lo2 = start + maxW * 2 / 3;
             double bv = INFINITY;
             for (int x = start + maxW - 1; x >= lo2; x--) {
-                double s = 0;
-                for (int y = 0; y < H; y++) s += ink[(size_t)y * W + x];
-                if (s < bv - 1e-6) bv = s, best = x;
+                double sum = 0;
+                for (int y = 0; y < H; y++) sum += ink[(size_t)y * W + x];
+                if (sum < bv - 1e-6) bv = sum, best = x;
             }
             end = best;
         }
         int pw = end - start, PW = (pw + 7) / 8 * 8;
         if (PW < 16) PW = 16;
+        float *piece = malloc(sizeof(float) * (size_t)H * PW);
+        if (!piece) {
+            rc = ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
+            break;
+        }
         for (int y = 0; y < H; y++)
             for (int x = 0; x < PW; x++)
                 piece[(size_t)y * PW + x] = x < pw ? ink[(size_t)y * W + start + x] : 0.0f;
-        char *t = NULL;
-        rc = read_piece(r, piece, H, PW, formula, &t, e);
-        if (rc == OCR_OK && t) {
-            size_t tl = strlen(t);
-            char *n2 = realloc(acc, alen + tl + 2);
-            if (!n2) {
-                free(t);
-                rc = ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
-                break;
-            }
-            acc = n2;
-            if (alen > 0 && tl > 0 && acc[alen - 1] != ' ' && t[0] != ' ') acc[alen++] = ' ';
-            memcpy(acc + alen, t, tl);
-            alen += tl;
-            acc[alen] = 0;
-        }
-        free(t);
+        rc = cut_push(out, piece, H, PW, e);
         start = end;
     }
-    free(piece);
     free(ink);
+    return rc;
+}
+
+/* Append a piece's text to *acc (a space between pieces unless one is there). */
+static ocr_status join_text(char **acc, size_t *alen, const char *t, ocr_err *e)
+{
+    size_t tl = strlen(t);
+    char *n2 = realloc(*acc, *alen + tl + 2);
+    if (!n2) return ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
+    *acc = n2;
+    if (*alen > 0 && tl > 0 && n2[*alen - 1] != ' ' && t[0] != ' ') n2[(*alen)++] = ' ';
+    memcpy(n2 + *alen, t, tl);
+    *alen += tl;
+    n2[*alen] = 0;
+    return OCR_OK;
+}
+
+static ocr_status recognize_with(vis_nano_recog *r, lm_state *st, const uint8_t *gray, int w,
+                                 int h, int stride, bool formula, char **text, ocr_err *e)
+{
+    *text = NULL;
+    cut_list cl = {NULL, 0, 0};
+    ocr_status rc = cut_crop(r, gray, w, h, stride, formula, &cl, e);
+    char *acc = calloc(1, 1);
+    size_t alen = 0;
+    if (rc == OCR_OK && !acc) rc = ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
+    for (int i = 0; rc == OCR_OK && i < cl.n; i++) {
+        char *t = NULL;
+        rc = read_piece(r, st, cl.v[i].ink, cl.v[i].H, cl.v[i].W, formula, &t, e);
+        if (rc == OCR_OK && t) rc = join_text(&acc, &alen, t, e);
+        free(t);
+    }
+    cut_list_free(&cl);
     if (rc != OCR_OK) {
         free(acc);
         return rc;
     }
     *text = acc;
     return OCR_OK;
+}
+
+ocr_status vis_nano_recognize(vis_nano_recog *r, const uint8_t *gray, int w, int h, int stride,
+                              bool formula, char **text, ocr_err *e)
+{
+    return recognize_with(r, r->st[0], gray, w, h, stride, formula, text, e);
+}
+
+/* ------------------------------------------------------------ many crops
+ *
+ * A page's crops at once, in stages: (1) cut every crop into pieces and
+ * encode them, (2) prefill each piece's prompt into a decoder state of its
+ * own — both spread over the threads, one piece per thread at a time with
+ * single-threaded matmuls — then (3) decode all pieces of a group together:
+ * one step runs every unfinished piece's next token through each layer as
+ * one batch (the projections and experts become GEMMs over the batch; only
+ * the attention over each piece's own cache stays per piece). Greedy, the
+ * same stop rules as lm_generate with read_piece's parameters. */
+
+#define NANO_GROUP 64 /* pieces decoded together */
+
+typedef struct {
+    int crop;
+    const nano_cut *cut;
+    float *rows;
+    int n_img;
+    int32_t *out;
+    int n_out;
+    bool done;
+    lm_loop loop;
+} nano_seq;
+
+typedef struct {
+    vis_nano_recog *r;
+    const vis_nano_crop *crops;
+    bool formula;
+    cut_list *cuts;     /* [n crops] */
+    nano_seq *seqs;     /* [n_seqs] */
+    lm_state **bst;     /* [NANO_GROUP]: the group's decoder states */
+    float *logits;      /* [NANO_GROUP, V] */
+    int g0;             /* first piece of the group */
+    ocr_status *rcs;    /* per crop */
+    ocr_err *errs;      /* per crop */
+    int stage, n_items, next;
+    pthread_mutex_t mu;
+} many_job;
+
+static void fail_crop(many_job *j, int crop, ocr_status rc, const ocr_err *e)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->rcs[crop] == OCR_OK) {
+        j->rcs[crop] = rc;
+        if (e) j->errs[crop] = *e;
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void many_item(many_job *j, int i)
+{
+    vis_nano_recog *r = j->r;
+    const vis_nano_config *c = vis_nano_cfg(r->enc);
+    ocr_err e = {0};
+    ocr_status rc = OCR_OK;
+    if (j->stage == 0) {
+        const vis_nano_crop *cr = &j->crops[i];
+        rc = cut_crop(r, cr->gray, cr->w, cr->h, cr->stride, j->formula, &j->cuts[i], &e);
+        if (rc != OCR_OK) fail_crop(j, i, rc, &e);
+        return;
+    }
+    nano_seq *q = &j->seqs[j->stage == 1 ? i : j->g0 + i];
+    pthread_mutex_lock(&j->mu);
+    bool failed = j->rcs[q->crop] != OCR_OK;
+    pthread_mutex_unlock(&j->mu);
+    if (failed) return;
+    if (j->stage == 1) {
+        q->n_img = vis_nano_rows(r->enc, q->cut->H, q->cut->W);
+        q->rows = malloc(sizeof(float) * (size_t)q->n_img * c->d);
+        if (!q->rows) rc = ocr_err_set(&e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
+        if (rc == OCR_OK) rc = vis_nano_encode(r->enc, q->cut->ink, q->cut->H, q->cut->W, q->rows, &e);
+    } else {
+        /* Prefill [BOS][image rows][task] into this piece's state. */
+        const int np = q->n_img + 2;
+        int32_t *ids = calloc((size_t)np, sizeof(int32_t));
+        uint8_t *mask = calloc((size_t)np, 1);
+        if (!ids || !mask) rc = ocr_err_set(&e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
+        if (rc == OCR_OK) {
+            ids[0] = c->bos;
+            for (int k = 1; k <= q->n_img; k++) mask[k] = 1;
+            ids[np - 1] = j->formula ? c->tok_formula : c->tok_text;
+            lm_state *st = j->bst[i];
+            lm_state_reset(st);
+            rc = lm_forward(st, ids, mask, q->rows, q->n_img, np, LM_LOGITS_LAST,
+                            j->logits + (size_t)i * r->lm->vocab, &e);
+        }
+        free(ids);
+        free(mask);
+    }
+    if (rc != OCR_OK) fail_crop(j, q->crop, rc, &e);
+}
+
+static void *many_thread(void *arg)
+{
+    many_job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        int i = j->next++;
+        pthread_mutex_unlock(&j->mu);
+        if (i >= j->n_items) break;
+        many_item(j, i);
+    }
+    return NULL;
+}
+
+/* Run stage `stage` over n items on `threads` threads (the caller is one). */
+static void many_stage(many_job *j, int stage, int n, int threads)
+{
+    j->stage = stage;
+    j->n_items = n;
+    j->next = 0;
+    if (threads > n) threads = n;
+    pthread_t tid[NANO_MAX_WORKERS];
+    bool started[NANO_MAX_WORKERS] = {false};
+    for (int t = 1; t < threads; t++) started[t] = pthread_create(&tid[t], NULL, many_thread, j) == 0;
+    many_thread(j);
+    for (int t = 1; t < threads; t++)
+        if (started[t]) pthread_join(tid[t], NULL);
+}
+
+static int argmax(const float *x, int n)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+/* Greedy decoding of pieces g0 .. g0+gn-1 (prefilled; first logits in
+ * j->logits) together, one token of every unfinished piece per step. */
+static ocr_status decode_group(many_job *j, int gn, ocr_err *e)
+{
+    vis_nano_recog *r = j->r;
+    const lm_model *m = r->lm;
+    const vis_nano_config *c = vis_nano_cfg(r->enc);
+    const int D = m->dim, V = m->vocab;
+    const float eps = m->cfg.rms_norm_eps;
+    lm_gen_params gp = lm_gen_default_params();
+    float *x = malloc(sizeof(float) * (size_t)gn * D * 3);
+    int *act = malloc(sizeof(int) * (size_t)gn);
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)gn);
+    ocr_status rc = x && act && tok ? OCR_OK : ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
+    float *h = x ? x + (size_t)gn * D : NULL, *a = x ? h + (size_t)gn * D : NULL;
+    for (int i = 0; rc == OCR_OK && i < gn; i++) {
+        nano_seq *q = &j->seqs[j->g0 + i];
+        q->done = j->rcs[q->crop] != OCR_OK;
+        if (!q->done) {
+            q->out = malloc(sizeof(int32_t) * (size_t)r->max_new);
+            if (!q->out) rc = ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
+            else if (gp.loop_max_period > 0)
+                rc = lm_loop_init(&q->loop, gp.loop_max_period, gp.loop_min_repeats,
+                                  gp.loop_min_tokens, e);
+        }
+    }
+    for (int t = 0; rc == OCR_OK && t < r->max_new; t++) {
+        /* Pick each active piece's token from its logits; stop rules. */
+        int na = 0;
+        for (int i = 0; i < gn; i++) {
+            nano_seq *q = &j->seqs[j->g0 + i];
+            if (q->done) continue;
+            int32_t tk = argmax(j->logits + (size_t)i * V, V);
+            q->out[q->n_out++] = tk;
+            int per, reps, start;
+            if (tk == c->eos) q->done = true;
+            else if (q->loop.run && lm_loop_push(&q->loop, q->out, q->n_out, &per, &reps, &start))
+                q->done = true;
+            else if (q->n_out == r->max_new || j->bst[i]->n_past >= j->bst[i]->max_pos)
+                q->done = true;
+            if (!q->done) act[na] = i, tok[na] = tk, na++;
+        }
+        if (na == 0) break;
+        /* One decoder step for the na active pieces. */
+        for (int k = 0; rc == OCR_OK && k < na; k++)
+            rc = lm_embed(m, x + (size_t)k * D, &tok[k], NULL, NULL, 0, 1, e);
+        for (int l = 0; rc == OCR_OK && l < m->n_layers; l++) {
+            const lm_layer *L = &m->layers[l];
+            ocr_rmsnorm(h, x, L->attn_norm, na, D, eps);
+            for (int k = 0; rc == OCR_OK && k < na; k++)
+                rc = lm_attn_forward(j->bst[act[k]], l, a + (size_t)k * D, h + (size_t)k * D, 1, e);
+            for (size_t q = 0; q < (size_t)na * D; q++) x[q] += a[q];
+            ocr_rmsnorm(h, x, L->mlp_norm, na, D, eps);
+            if (rc == OCR_OK) rc = lm_ffn_forward(j->bst[act[0]], l, a, h, na, 0, e);
+            for (size_t q = 0; q < (size_t)na * D; q++) x[q] += a[q];
+        }
+        if (rc == OCR_OK) {
+            ocr_rmsnorm(h, x, m->final_norm, na, D, eps);
+            /* logits rows in act order, then back to the pieces' slots */
+            rc = ocr_matmul(j->logits + (size_t)gn * V, h, m->lm_head, NULL, na, e);
+        }
+        for (int k = 0; rc == OCR_OK && k < na; k++) {
+            memcpy(j->logits + (size_t)act[k] * V, j->logits + (size_t)(gn + k) * V, sizeof(float) * V);
+            j->bst[act[k]]->n_past++;
+        }
+    }
+    for (int i = 0; i < gn; i++) lm_loop_free(&j->seqs[j->g0 + i].loop);
+    free(x);
+    free(act);
+    free(tok);
+    return rc;
+}
+
+ocr_status vis_nano_recognize_many(vis_nano_recog *r, const vis_nano_crop *crops, int n,
+                                   bool formula, int threads, char **texts, ocr_status *rcs,
+                                   ocr_err *e)
+{
+    if (n < 0 || (n > 0 && (!crops || !texts)))
+        return ocr_err_set(e, OCR_E_ARG, "vis_nano_recognize_many: bad arguments");
+    if (n == 0) return OCR_OK;
+    for (int i = 0; i < n; i++) texts[i] = NULL;
+    if (threads < 1) threads = ocr_blas_get_threads();
+    if (threads > NANO_MAX_WORKERS) threads = NANO_MAX_WORKERS;
+    const vis_nano_config *c = vis_nano_cfg(r->enc);
+    const int V = r->lm->vocab;
+    ocr_status rc = OCR_OK;
+    many_job j;
+    memset(&j, 0, sizeof j);
+    j.r = r;
+    j.crops = crops;
+    j.formula = formula;
+    j.cuts = calloc((size_t)n, sizeof *j.cuts);
+    j.rcs = rcs ? rcs : calloc((size_t)n, sizeof *j.rcs);
+    j.errs = calloc((size_t)n, sizeof *j.errs);
+    j.bst = r->bst;
+    j.logits = malloc(sizeof(float) * (size_t)2 * NANO_GROUP * V);
+    pthread_mutex_init(&j.mu, NULL);
+    if (!j.cuts || !j.rcs || !j.errs || !j.logits)
+        rc = ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize_many: out of memory");
+    for (int i = 0; rc == OCR_OK && i < n; i++) j.rcs[i] = OCR_OK;
+    for (int i = 0; rc == OCR_OK && i < NANO_GROUP; i++)
+        if (!r->bst[i]) rc = lm_state_create(&r->bst[i], r->lm, r->max_pos, 0, e);
+    int saved = ocr_blas_get_threads();
+    /* Stages 1-2 (cut, encode): one crop or piece per thread, matmuls on one. */
+    if (rc == OCR_OK) {
+        if (threads > 1) ocr_blas_set_threads(1);
+        many_stage(&j, 0, n, threads);
+        int ns = 0;
+        for (int i = 0; i < n; i++) ns += j.cuts[i].n;
+        j.seqs = calloc((size_t)(ns ? ns : 1), sizeof *j.seqs);
+        if (!j.seqs) rc = ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize_many: out of memory");
+        for (int i = 0, k = 0; rc == OCR_OK && i < n; i++)
+            for (int p = 0; p < j.cuts[i].n; p++, k++) j.seqs[k] = (nano_seq){.crop = i, .cut = &j.cuts[i].v[p]};
+        if (rc == OCR_OK) many_stage(&j, 1, ns, threads);
+        /* Groups: prefill on the threads, then decode together with the
+         * matmuls on all threads. */
+        for (int g0 = 0; rc == OCR_OK && g0 < ns; g0 += NANO_GROUP) {
+            int gn = ns - g0 < NANO_GROUP ? ns - g0 : NANO_GROUP;
+            j.g0 = g0;
+            if (threads > 1) ocr_blas_set_threads(1);
+            many_stage(&j, 2, gn, threads);
+            ocr_blas_set_threads(saved);
+            rc = decode_group(&j, gn, e);
+        }
+        ocr_blas_set_threads(saved);
+        /* Texts: each crop's pieces detokenised and joined in order. */
+        for (int i = 0, k = 0; rc == OCR_OK && i < n; i++) {
+            char *acc = calloc(1, 1);
+            size_t alen = 0;
+            ocr_status rci = acc ? j.rcs[i] : OCR_E_NOMEM;
+            for (int p = 0; p < j.cuts[i].n; p++, k++) {
+                nano_seq *q = &j.seqs[k];
+                if (rci != OCR_OK) continue;
+                int nt = q->n_out;
+                if (nt > 0 && q->out[nt - 1] == c->eos) nt--;
+                char *t = NULL;
+                size_t tl = 0;
+                rci = tok_decode(r->tok, q->out, (size_t)nt, true, &t, &tl, &j.errs[i]);
+                if (rci == OCR_OK) rci = join_text(&acc, &alen, t, &j.errs[i]);
+                free(t);
+            }
+            if (rci == OCR_OK) texts[i] = acc;
+            else {
+                free(acc);
+                if (j.rcs[i] == OCR_OK) j.rcs[i] = rci;
+            }
+        }
+    }
+    /* The first failure is the call's error; the other texts stand. */
+    for (int i = 0; rc == OCR_OK && i < n; i++)
+        if (j.rcs[i] != OCR_OK) {
+            rc = j.rcs[i];
+            if (e) *e = j.errs[i];
+        }
+    if (j.seqs && j.cuts) {
+        int ns = 0;
+        for (int i = 0; i < n; i++) ns += j.cuts[i].n;
+        for (int k = 0; k < ns; k++) {
+            free(j.seqs[k].rows);
+            free(j.seqs[k].out);
+        }
+    }
+    for (int i = 0; j.cuts && i < n; i++) cut_list_free(&j.cuts[i]);
+    free(j.cuts);
+    free(j.seqs);
+    if (!rcs) free(j.rcs);
+    free(j.errs);
+    free(j.logits);
+    pthread_mutex_destroy(&j.mu);
+    return rc;
 }

@@ -1,0 +1,245 @@
+/* pipeline/pipe_hocr.c — a document as hOCR (XHTML with the hOCR 1.2
+ * classes), the format other OCR tools and PDF text-layer makers read.
+ *
+ * The recognisers give boxes per block, not per line, so an ocr_line's
+ * bbox is the block's i-th box when the block has exactly one box per
+ * text line (grounded outputs sometimes do), otherwise an equal share of
+ * the block's box: good enough to place a text layer, not a measurement.
+ * Everything the model wrote is escaped, and bytes that XML cannot carry
+ * (invalid UTF-8, C0 controls) are replaced, so the file always parses. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/pipe.h"
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} hbuf;
+
+static void put(hbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 4096;
+        while (nc < b->n + n + 1) nc *= 2;
+        char *p = realloc(b->p, nc);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = nc;
+    }
+    if (n) memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+static void puts_(hbuf *b, const char *s) { put(b, s, strlen(s)); }
+
+static void OCR_PRINTF(2, 3) putf(hbuf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* Length of the valid UTF-8 sequence at s[0..n) (1..4), or 0 when invalid
+ * (overlong forms, surrogates and values past U+10FFFF included). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t k;
+    unsigned min, cp;
+    if ((c & 0xE0) == 0xC0) k = 2, min = 0x80, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0) k = 3, min = 0x800, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0) k = 4, min = 0x10000, cp = c & 0x07;
+    else return 0;
+    if (n < k) return 0;
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    /* U+FFFE and U+FFFF are not XML characters either. */
+    if (cp == 0xFFFE || cp == 0xFFFF) return 0;
+    return k;
+}
+
+/* s[0..n) as XML character data (also safe inside a "-quoted attribute). */
+static void put_text(hbuf *b, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = u[i];
+        const char *rep = NULL;
+        switch (c) {
+        case '&': rep = "&amp;"; break;
+        case '<': rep = "&lt;"; break;
+        case '>': rep = "&gt;"; break;
+        case '"': rep = "&quot;"; break;
+        case '\'': rep = "&#39;"; break;
+        default: break;
+        }
+        if (rep) {
+            puts_(b, rep);
+            i++;
+        } else if (c < 0x20 || c == 0x7F) {
+            put(b, " ", 1);
+            i++;
+        } else {
+            size_t k = utf8_len(u + i, n - i);
+            if (k == 0) {
+                puts_(b, "\xEF\xBF\xBD"); /* U+FFFD */
+                i++;
+            } else {
+                put(b, s + i, k);
+                i += k;
+            }
+        }
+    }
+}
+
+static void put_bbox(hbuf *b, pipe_box x) { putf(b, "bbox %d %d %d %d", x.x1, x.y1, x.x2, x.y2); }
+
+/* The class of a block's area. */
+static const char *area_class(const pipe_block *blk)
+{
+    return blk->type && !strcmp(blk->type, "image") ? "ocr_photo" : "ocr_carea";
+}
+
+/* Non-blank lines of a block's text. */
+static int count_lines(const char *t)
+{
+    int n = 0;
+    for (const char *p = t; *p;) {
+        const char *q = strchr(p, '\n');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        bool blank = true;
+        for (size_t i = 0; i < len; i++) blank = blank && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r');
+        if (!blank) n++;
+        if (!q) break;
+        p = q + 1;
+    }
+    return n;
+}
+
+static void render_block(hbuf *b, const pipe_block *blk, int page_no, int bi, int *line_id)
+{
+    pipe_box bb;
+    bool has_box = pipe_block_bbox(blk, &bb);
+    const char *text = blk->text ? blk->text : "";
+    int n_lines = count_lines(text);
+    bool conf = blk->confidence >= 0;
+    int wconf = conf ? (int)(blk->confidence * 100.0f + 0.5f) : 0;
+    if (wconf < 0) wconf = 0;
+    if (wconf > 100) wconf = 100;
+
+    putf(b, "   <div class=\"%s\" id=\"block_%d_%d\"", area_class(blk), page_no, bi + 1);
+    if (has_box) {
+        puts_(b, " title=\"");
+        put_bbox(b, bb);
+        puts_(b, "\"");
+    }
+    if (n_lines == 0) {
+        puts_(b, "></div>\n");
+        return;
+    }
+    puts_(b, ">\n");
+    putf(b, "    <p class=\"ocr_par\" id=\"par_%d_%d\"", page_no, bi + 1);
+    if (has_box) {
+        puts_(b, " title=\"");
+        put_bbox(b, bb);
+        puts_(b, "\"");
+    }
+    puts_(b, ">\n");
+    bool per_box = blk->n_boxes == n_lines && n_lines > 1;
+    int k = 0;
+    for (const char *p = text; *p;) {
+        const char *q = strchr(p, '\n');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\r')) len--;
+        size_t lead = 0;
+        while (lead < len && (p[lead] == ' ' || p[lead] == '\t')) lead++;
+        if (lead < len) {
+            putf(b, "     <span class=\"ocr_line\" id=\"line_%d_%d\"", page_no, ++*line_id);
+            bool titled = false;
+            if (has_box) {
+                pipe_box lb = bb;
+                if (per_box) {
+                    lb = blk->boxes[k];
+                } else if (n_lines > 1) {
+                    int h = bb.y2 - bb.y1;
+                    lb.y1 = bb.y1 + (int)((long)h * k / n_lines);
+                    lb.y2 = bb.y1 + (int)((long)h * (k + 1) / n_lines);
+                }
+                puts_(b, " title=\"");
+                put_bbox(b, lb);
+                titled = true;
+            }
+            if (conf) {
+                puts_(b, titled ? "; " : " title=\"");
+                putf(b, "x_wconf %d", wconf);
+                titled = true;
+            }
+            if (titled) puts_(b, "\"");
+            puts_(b, ">");
+            put_text(b, p + lead, len - lead);
+            puts_(b, "</span>\n");
+            k++;
+        }
+        if (!q) break;
+        p = q + 1;
+    }
+    puts_(b, "    </p>\n   </div>\n");
+}
+
+ocr_status pipe_hocr_render(const pipe_doc *d, char **out, size_t *len, ocr_err *e)
+{
+    hbuf b = {0};
+    const char *src = d->source ? d->source : "";
+    puts_(&b,
+          "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+          "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\"\n"
+          "    \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd\">\n"
+          "<html xmlns=\"http://www.w3.org/1999/xhtml\" xml:lang=\"en\" lang=\"en\">\n"
+          " <head>\n"
+          "  <title>");
+    put_text(&b, src, strlen(src));
+    puts_(&b, "</title>\n"
+              "  <meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\" />\n");
+    putf(&b, "  <meta name=\"ocr-system\" content=\"vlocr %s\" />\n", vlocr_version());
+    puts_(&b, "  <meta name=\"ocr-capabilities\" content=\"ocr_page ocr_carea ocr_par ocr_line "
+              "ocr_photo\" />\n"
+              " </head>\n"
+              " <body>\n");
+    for (int p = 0; p < d->n_pages; p++) {
+        const pipe_page *pg = &d->pages[p];
+        int no = pg->number > 0 ? pg->number : p + 1;
+        putf(&b, "  <div class=\"ocr_page\" id=\"page_%d\" title=\"image &quot;", no);
+        put_text(&b, src, strlen(src));
+        putf(&b, "&quot;; bbox 0 0 %d %d; ppageno %d\">\n", pg->width, pg->height, no - 1);
+        int line_id = 0;
+        for (int i = 0; i < pg->n_blocks; i++) render_block(&b, &pg->blocks[i], no, i, &line_id);
+        puts_(&b, "  </div>\n");
+    }
+    puts_(&b, " </body>\n</html>\n");
+    if (b.oom) {
+        free(b.p);
+        *out = NULL;
+        return ocr_err_set(e, OCR_E_NOMEM, "pipe_hocr_render: out of memory");
+    }
+    *out = b.p;
+    if (len) *len = b.n;
+    return OCR_OK;
+}

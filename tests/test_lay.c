@@ -1,0 +1,610 @@
+/* tests/test_lay.c — page cleanup and layout analysis on synthetic pages
+ * typeset here with pango/cairo, where every line's ink box, every
+ * block's type and the reading order are known:
+ *   - one column: a heading, paragraphs, a bullet list, a page number;
+ *   - two columns under a full-width title (reading order);
+ *   - a ruled 3x4 table (rows x columns exact);
+ *   - a filled rectangle as a figure;
+ *   - the one-column page turned 90/180/270 (orientation exact) and
+ *     skewed by 2 and -3 degrees with noise (skew within 0.3 degrees).
+ * Lines: the count within a small tolerance, and every true line matched
+ * by a found line with IoU >= 0.5.
+ *
+ * VLOCR_LAY_DUMP=DIR writes each page and its layout overlay there. */
+#include <cairo.h>
+#include <math.h>
+#include <pango/pangocairo.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/pipe.h"
+#include "tests/tst.h"
+
+#define CHECK TST_CHECK
+#define PAGE_W 1000
+#define PAGE_H 1300
+#define MAX_TRUTH 256
+
+/* ------------------------------------------------------ synthetic pages */
+
+typedef struct {
+    cairo_surface_t *s;
+    cairo_t *cr;
+    pipe_box line[MAX_TRUTH]; /* true line ink boxes */
+    int line_blk[MAX_TRUTH];  /* their block, numbered in reading order */
+    int n_lines;
+    lay_type blk_type[64];
+    int n_blocks;
+    pipe_box figure, table;
+    int table_rows, table_cols;
+} page_t;
+
+static const char *P1 =
+    "The quick survey of printed pages shows that most of them are built from a few simple "
+    "parts: headings that announce a topic, paragraphs of running text, lists of short "
+    "items, tables of figures, and pictures with their captions. A reader finds these parts "
+    "without effort, because the typesetter placed them with care, aligned them on a grid and "
+    "kept a steady rhythm of lines.";
+static const char *P2 =
+    "Layout analysis tries to recover that plan from the pixels alone. It looks for the white "
+    "space between columns, for the baseline of every line of text, and for the larger or "
+    "bolder type that marks a heading. None of this needs a model of the language; it needs "
+    "only patient geometry and a few robust rules.";
+static const char *P3 =
+    "When the page has been cut into lines, each line is handed to the recogniser, which reads "
+    "it from left to right and returns the text together with its confidence.";
+static const char *ITEMS[3] = {
+    "Find the orientation of the page and turn it upright before anything else.",
+    "Measure the skew of the text lines and rotate the page by the opposite angle so that "
+    "every baseline becomes horizontal again.",
+    "Group the lines into blocks and put the blocks in reading order.",
+};
+static const char *C1 =
+    "Reading order matters as soon as a page has more than one column. The text of the left "
+    "column must be read from top to bottom before the first line of the right column, even "
+    "though the two columns sit side by side and their lines are level with each other.";
+static const char *C2 =
+    "A title that spans both columns is read first, and a figure that cuts across the page "
+    "divides the columns above it from the columns below it.";
+static const char *C3 =
+    "The gutter between the columns is a narrow band of white that runs down the whole page. "
+    "Finding it is the key step: once it is known, lines on either side of it are never "
+    "joined, however close they happen to be.";
+static const char *C4 =
+    "Word spaces in justified text can be wide, but they do not line up from one line to the "
+    "next the way a gutter does, so the two are easy to tell apart.";
+
+static void page_init(page_t *pg)
+{
+    memset(pg, 0, sizeof *pg);
+    pg->s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, PAGE_W, PAGE_H);
+    pg->cr = cairo_create(pg->s);
+    cairo_set_source_rgb(pg->cr, 1, 1, 1);
+    cairo_paint(pg->cr);
+    cairo_set_source_rgb(pg->cr, 0, 0, 0);
+}
+
+static void page_done(page_t *pg)
+{
+    cairo_destroy(pg->cr);
+    cairo_surface_destroy(pg->s);
+}
+
+static int new_block(page_t *pg, lay_type t)
+{
+    pg->blk_type[pg->n_blocks] = t;
+    return pg->n_blocks++;
+}
+
+/* Typeset `text` at (x, y) in a box `width` wide; every line becomes a
+ * true line of block `blk` (-1: a new block of type t). Returns the
+ * height used. */
+static int text(page_t *pg, int x, int y, int width, const char *font, double px, bool bold,
+                bool justify, bool centre, int indent, const char *s, lay_type t, int blk)
+{
+    PangoLayout *lay = pango_cairo_create_layout(pg->cr);
+    PangoFontDescription *fd = pango_font_description_from_string(font);
+    pango_font_description_set_absolute_size(fd, px * PANGO_SCALE);
+    if (bold) pango_font_description_set_weight(fd, PANGO_WEIGHT_BOLD);
+    pango_layout_set_font_description(lay, fd);
+    pango_font_description_free(fd);
+    pango_layout_set_width(lay, width * PANGO_SCALE);
+    pango_layout_set_wrap(lay, PANGO_WRAP_WORD);
+    pango_layout_set_justify(lay, justify);
+    pango_layout_set_alignment(lay, centre ? PANGO_ALIGN_CENTER : PANGO_ALIGN_LEFT);
+    pango_layout_set_indent(lay, indent * PANGO_SCALE);
+    pango_layout_set_text(lay, s, -1);
+    cairo_move_to(pg->cr, x, y);
+    pango_cairo_show_layout(pg->cr, lay);
+    if (blk < 0) blk = new_block(pg, t);
+    PangoLayoutIter *it = pango_layout_get_iter(lay);
+    do {
+        PangoRectangle ink, log;
+        pango_layout_iter_get_line_extents(it, &ink, &log);
+        if (ink.width <= 0 || pg->n_lines >= MAX_TRUTH) continue;
+        pipe_box b = {x + (int)floor((double)ink.x / PANGO_SCALE), y + (int)floor((double)ink.y / PANGO_SCALE),
+                      x + (int)ceil((double)(ink.x + ink.width) / PANGO_SCALE),
+                      y + (int)ceil((double)(ink.y + ink.height) / PANGO_SCALE)};
+        pg->line[pg->n_lines] = b;
+        pg->line_blk[pg->n_lines++] = blk;
+    } while (pango_layout_iter_next_line(it));
+    pango_layout_iter_free(it);
+    int w, h;
+    pango_layout_get_pixel_size(lay, &w, &h);
+    g_object_unref(lay);
+    return h;
+}
+
+#define SERIF "DejaVu Serif"
+#define BODY 17.0
+
+/* A bullet item: the bullet and the text's first line are one true line. */
+static int bullet_item(page_t *pg, int x, int y, int width, const char *s)
+{
+    int first = pg->n_lines;
+    int blk = new_block(pg, LAY_LIST_ITEM);
+    text(pg, x, y, 30, SERIF, BODY, false, false, false, 0, "\xe2\x80\xa2", LAY_LIST_ITEM, blk);
+    pipe_box bullet = pg->line[first];
+    pg->n_lines = first;
+    int h = text(pg, x + 30, y, width - 30, SERIF, BODY, false, false, false, 0, s, LAY_LIST_ITEM, blk);
+    pg->line[first] = lay_box_union(pg->line[first], bullet);
+    return h;
+}
+
+static void one_column(page_t *pg)
+{
+    page_init(pg);
+    int x = 90, w = 820, y = 70;
+    y += text(pg, x, y, w, SERIF, 30, true, false, false, 0, "Reading Pages Without a Model",
+              LAY_HEADING, -1) + 28;
+    y += text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P1, LAY_PARAGRAPH, -1) + 14;
+    y += text(pg, x, y, w, SERIF, BODY, false, true, false, 30, P2, LAY_PARAGRAPH, -1) + 16;
+    for (int i = 0; i < 3; i++) y += bullet_item(pg, x + 20, y, w - 20, ITEMS[i]) + 8;
+    y += 10;
+    text(pg, x, y, w, SERIF, BODY, false, true, false, 30, P3, LAY_PARAGRAPH, -1);
+    text(pg, 0, 1215, PAGE_W, SERIF, 15, false, false, true, 0, "7", LAY_PAGE_NUMBER, -1);
+}
+
+static void two_columns(page_t *pg)
+{
+    page_init(pg);
+    int x = 70, gut = 44, cw = (PAGE_W - 2 * x - gut) / 2, y0 = 80;
+    int y = y0 + text(pg, x, y0, PAGE_W - 2 * x, SERIF, 30, true, false, true, 0,
+                      "Columns, Gutters and Order", LAY_HEADING, -1) + 34;
+    int yl = y;
+    yl += text(pg, x, yl, cw, SERIF, BODY, false, true, false, 0, C1, LAY_PARAGRAPH, -1) + 18;
+    yl += text(pg, x, yl, cw, SERIF, BODY, false, true, false, 0, C2, LAY_PARAGRAPH, -1) + 18;
+    int yr = y, xr = x + cw + gut;
+    yr += text(pg, xr, yr, cw, SERIF, BODY, false, true, false, 0, C3, LAY_PARAGRAPH, -1) + 18;
+    text(pg, xr, yr, cw, SERIF, BODY, false, true, false, 0, C4, LAY_PARAGRAPH, -1);
+}
+
+static void table_page(page_t *pg)
+{
+    page_init(pg);
+    int x = 90, w = 820, y = 90;
+    y += text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P1, LAY_PARAGRAPH, -1) + 40;
+    static const char *cells[3][4] = {
+        {"Item", "Quantity", "Price", "Total"},
+        {"Paper", "12", "3.50", "42.00"},
+        {"Ink", "3", "18.25", "54.75"},
+    };
+    int tx = 150, cwid = 175, rh = 52, lw = 2;
+    int tb = new_block(pg, LAY_TABLE);
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 4; c++)
+            text(pg, tx + c * cwid + 16, y + r * rh + 14, cwid - 30, SERIF, BODY, false, false, false, 0,
+                 cells[r][c], LAY_TABLE, tb);
+    cairo_set_line_width(pg->cr, lw);
+    for (int r = 0; r <= 3; r++) {
+        cairo_move_to(pg->cr, tx, y + r * rh + 0.5);
+        cairo_line_to(pg->cr, tx + 4 * cwid, y + r * rh + 0.5);
+    }
+    for (int c = 0; c <= 4; c++) {
+        cairo_move_to(pg->cr, tx + c * cwid + 0.5, y);
+        cairo_line_to(pg->cr, tx + c * cwid + 0.5, y + 3 * rh);
+    }
+    cairo_stroke(pg->cr);
+    pg->table = (pipe_box){tx, y, tx + 4 * cwid, y + 3 * rh};
+    pg->table_rows = 3;
+    pg->table_cols = 4;
+    y += 3 * rh + 40;
+    text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P2, LAY_PARAGRAPH, -1);
+}
+
+static void figure_page(page_t *pg)
+{
+    page_init(pg);
+    int x = 90, w = 820, y = 90;
+    y += text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P2, LAY_PARAGRAPH, -1) + 40;
+    new_block(pg, LAY_FIGURE);
+    cairo_set_source_rgb(pg->cr, 0.3, 0.3, 0.3);
+    cairo_rectangle(pg->cr, 250, y, 500, 320);
+    cairo_fill(pg->cr);
+    cairo_set_source_rgb(pg->cr, 0, 0, 0);
+    pg->figure = (pipe_box){250, y, 750, y + 320};
+    y += 320 + 40;
+    text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P1, LAY_PARAGRAPH, -1);
+}
+
+/* The page as an 8 bpp PIX (the green channel). */
+static PIX *page_pix(page_t *pg)
+{
+    cairo_surface_flush(pg->s);
+    const unsigned char *d = cairo_image_surface_get_data(pg->s);
+    int stride = cairo_image_surface_get_stride(pg->s);
+    PIX *p = pixCreate(PAGE_W, PAGE_H, 8);
+    for (int y = 0; y < PAGE_H; y++) {
+        const uint32_t *row = (const uint32_t *)(const void *)(d + (size_t)y * (size_t)stride);
+        for (int x = 0; x < PAGE_W; x++) pixSetPixel(p, x, y, (row[x] >> 8) & 0xff);
+    }
+    return p;
+}
+
+/* Gaussian noise of sigma grey levels (xorshift + Box-Muller). */
+static void add_noise(PIX *p, double sigma, uint64_t seed)
+{
+    int w = pixGetWidth(p), h = pixGetHeight(p);
+    uint64_t s = seed;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            s ^= s >> 12;
+            s ^= s << 25;
+            s ^= s >> 27;
+            double u1 = (double)((s * 2685821657736338717ull) >> 11) / 9007199254740992.0 + 1e-12;
+            s ^= s >> 12;
+            s ^= s << 25;
+            s ^= s >> 27;
+            double u2 = (double)((s * 2685821657736338717ull) >> 11) / 9007199254740992.0;
+            double n = sqrt(-2 * log(u1)) * cos(2 * M_PI * u2) * sigma;
+            l_uint32 v;
+            pixGetPixel(p, x, y, &v);
+            double nv = (double)v + n;
+            pixSetPixel(p, x, y, (l_uint32)(nv < 0 ? 0 : nv > 255 ? 255 : nv));
+        }
+}
+
+/* -------------------------------------------------------------- helpers */
+
+static void dump(const char *name, PIX *pix, const lay_page *lp)
+{
+    const char *dir = getenv("VLOCR_LAY_DUMP");
+    if (!dir || !*dir) return;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.png", dir, name);
+    ocr_err e = {0};
+    if (lay_overlay_write(pix, lp, path, &e) != OCR_OK) fprintf(stderr, "dump %s: %s\n", path, e.msg);
+    snprintf(path, sizeof path, "%s/%s-page.png", dir, name);
+    pixWrite(path, pix, IFF_PNG);
+}
+
+/* Lines of the layout in reading order, with their block. */
+typedef struct {
+    pipe_box box;
+    int blk;
+} found_line;
+
+static int collect(const lay_page *lp, found_line *v, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < lp->n_blocks; i++)
+        for (int k = 0; k < lp->blocks[i].n_lines && n < cap; k++) v[n++] = (found_line){lp->blocks[i].lines[k].box, i};
+    return n;
+}
+
+/* Every true line matched by IoU >= 0.5; *match[t] = found line index. */
+static int match_lines(const page_t *pg, const found_line *f, int nf, int *match)
+{
+    int ok = 0;
+    for (int t = 0; t < pg->n_lines; t++) {
+        double best = 0;
+        match[t] = -1;
+        for (int k = 0; k < nf; k++) {
+            double iou = lay_box_iou(pg->line[t], f[k].box);
+            if (iou > best) {
+                best = iou;
+                match[t] = k;
+            }
+        }
+        if (best >= 0.5)
+            ok++;
+        else {
+            match[t] = -1;
+            printf("   true line %d [%d,%d,%d,%d] best IoU %.2f\n", t, pg->line[t].x1, pg->line[t].y1,
+                   pg->line[t].x2, pg->line[t].y2, best);
+        }
+    }
+    return ok;
+}
+
+static void check_lines(const char *what, const page_t *pg, const lay_page *lp, int *match_out)
+{
+    found_line f[512];
+    int nf = collect(lp, f, 512);
+    int match[MAX_TRUTH];
+    int ok = match_lines(pg, f, nf, match);
+    int tol = pg->n_lines / 20 + 1;
+    CHECK(abs(nf - pg->n_lines) <= tol, "%s: %d lines found, %d true (tolerance %d)", what, nf, pg->n_lines,
+          tol);
+    CHECK(ok == pg->n_lines, "%s: %d of %d true lines matched with IoU >= 0.5", what, ok, pg->n_lines);
+    if (match_out) memcpy(match_out, match, sizeof match);
+}
+
+static bool has_type(const lay_page *lp, lay_type t)
+{
+    for (int i = 0; i < lp->n_blocks; i++)
+        if (lp->blocks[i].type == t) return true;
+    return false;
+}
+
+static void print_layout(const lay_page *lp)
+{
+    for (int i = 0; i < lp->n_blocks; i++) {
+        const lay_block *b = &lp->blocks[i];
+        printf("   %2d %-11s col %2d [%4d,%4d,%4d,%4d] lines %d\n", i + 1, lay_type_name(b->type), b->column,
+               b->box.x1, b->box.y1, b->box.x2, b->box.y2, b->n_lines);
+    }
+}
+
+static bool run(PIX *pix, lay_clean_result *cr, lay_page *lp)
+{
+    ocr_err e = {0};
+    ocr_status rc = lay_page_run(pix, NULL, cr, lp, &e);
+    CHECK(rc == OCR_OK, "lay_page_run: %s", e.msg);
+    return rc == OCR_OK;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_one_column(void)
+{
+    page_t pg;
+    one_column(&pg);
+    PIX *pix = page_pix(&pg);
+    lay_clean_result cr;
+    lay_page lp;
+    if (run(pix, &cr, &lp)) {
+        dump("one_column", cr.gray, &lp);
+        print_layout(&lp);
+        CHECK(cr.rotation == 0, "upright page: rotation %d", cr.rotation);
+        CHECK(fabsf(cr.skew_deg) < 0.3f, "straight page: skew %.2f", cr.skew_deg);
+        check_lines("one column", &pg, &lp, NULL);
+        CHECK(has_type(&lp, LAY_HEADING), "heading found");
+        CHECK(has_type(&lp, LAY_PAGE_NUMBER), "page number found");
+        int items = 0;
+        for (int i = 0; i < lp.n_blocks; i++) items += lp.blocks[i].type == LAY_LIST_ITEM;
+        CHECK(items == 3, "3 list items, found %d", items);
+        CHECK(lp.n_blocks > 0 && lp.blocks[0].type == LAY_HEADING, "the heading is read first");
+        CHECK(lp.n_blocks > 0 && lp.blocks[lp.n_blocks - 1].type == LAY_PAGE_NUMBER,
+              "the page number is read last");
+        CHECK(lp.n_columns == 1, "one column, found %d", lp.n_columns);
+    }
+    lay_page_free(&lp);
+    lay_clean_result_free(&cr);
+    pixDestroy(&pix);
+    page_done(&pg);
+}
+
+static void test_two_columns(void)
+{
+    page_t pg;
+    two_columns(&pg);
+    PIX *pix = page_pix(&pg);
+    lay_clean_result cr;
+    lay_page lp;
+    if (run(pix, &cr, &lp)) {
+        dump("two_columns", cr.gray, &lp);
+        print_layout(&lp);
+        int match[MAX_TRUTH];
+        check_lines("two columns", &pg, &lp, match);
+        /* reading order: the true blocks of the found lines, in the order
+         * the layout reads them, never go back */
+        found_line f[512];
+        int nf = collect(&lp, f, 512);
+        int *tblk = malloc((size_t)(nf > 0 ? nf : 1) * sizeof *tblk);
+        for (int k = 0; k < nf; k++) tblk[k] = -1;
+        for (int t = 0; t < pg.n_lines; t++)
+            if (match[t] >= 0) tblk[match[t]] = pg.line_blk[t];
+        int prev = -1, back = 0;
+        for (int k = 0; k < nf; k++) {
+            if (tblk[k] < 0) continue;
+            if (tblk[k] < prev) back++;
+            if (tblk[k] > prev) prev = tblk[k];
+        }
+        free(tblk);
+        CHECK(back == 0, "reading order across columns: %d lines read out of order", back);
+        CHECK(lp.n_columns == 2, "two columns, found %d", lp.n_columns);
+        CHECK(lp.n_blocks > 0 && lp.blocks[0].type == LAY_HEADING && lp.blocks[0].column == -1,
+              "the spanning title comes first");
+    }
+    lay_page_free(&lp);
+    lay_clean_result_free(&cr);
+    pixDestroy(&pix);
+    page_done(&pg);
+}
+
+static void test_table(void)
+{
+    page_t pg;
+    table_page(&pg);
+    PIX *pix = page_pix(&pg);
+    lay_clean_result cr;
+    lay_page lp;
+    if (run(pix, &cr, &lp)) {
+        dump("table", cr.gray, &lp);
+        print_layout(&lp);
+        check_lines("table page", &pg, &lp, NULL);
+        const lay_block *t = NULL;
+        for (int i = 0; i < lp.n_blocks; i++)
+            if (lp.blocks[i].type == LAY_TABLE) t = &lp.blocks[i];
+        CHECK(t != NULL, "table found");
+        if (t) {
+            CHECK(t->ruled, "found from its rules");
+            CHECK(t->n_rows == 3 && t->n_cols == 4, "3x4 grid, found %dx%d", t->n_rows, t->n_cols);
+            CHECK(t->n_cells == 12, "12 cells, found %d", t->n_cells);
+            CHECK(lay_box_iou(t->box, pg.table) >= 0.9, "table box IoU %.2f", lay_box_iou(t->box, pg.table));
+            int in_cells = 0;
+            for (int k = 0; k < t->n_lines; k++) in_cells += t->lines[k].cell >= 0;
+            CHECK(t->n_lines == 12 && in_cells == 12, "one line per cell: %d lines, %d in cells", t->n_lines,
+                  in_cells);
+            bool spans = true;
+            for (int k = 0; k < t->n_cells; k++)
+                spans = spans && t->cells[k].row_span == 1 && t->cells[k].col_span == 1;
+            CHECK(spans, "no spans");
+        }
+    }
+    lay_page_free(&lp);
+    lay_clean_result_free(&cr);
+    pixDestroy(&pix);
+    page_done(&pg);
+}
+
+static void test_figure(void)
+{
+    page_t pg;
+    figure_page(&pg);
+    PIX *pix = page_pix(&pg);
+    lay_clean_result cr;
+    lay_page lp;
+    if (run(pix, &cr, &lp)) {
+        dump("figure", cr.gray, &lp);
+        print_layout(&lp);
+        check_lines("figure page", &pg, &lp, NULL);
+        const lay_block *f = NULL;
+        for (int i = 0; i < lp.n_blocks; i++)
+            if (lp.blocks[i].type == LAY_FIGURE) f = &lp.blocks[i];
+        CHECK(f != NULL, "figure found");
+        if (f) CHECK(lay_box_iou(f->box, pg.figure) >= 0.9, "figure box IoU %.2f", lay_box_iou(f->box, pg.figure));
+        CHECK(lp.n_blocks == 3, "paragraph, figure, paragraph: %d blocks", lp.n_blocks);
+        if (lp.n_blocks == 3) CHECK(lp.blocks[1].type == LAY_FIGURE, "the figure is read between the paragraphs");
+    }
+    lay_page_free(&lp);
+    lay_clean_result_free(&cr);
+    pixDestroy(&pix);
+    page_done(&pg);
+}
+
+static void test_orientation(void)
+{
+    page_t pg;
+    one_column(&pg);
+    PIX *pix = page_pix(&pg);
+    for (int q = 1; q <= 3; q++) {
+        PIX *rot = pixRotateOrth(pix, q);
+        lay_clean_result cr;
+        lay_page lp;
+        if (run(rot, &cr, &lp)) {
+            char name[32];
+            snprintf(name, sizeof name, "rot%d", 90 * q);
+            dump(name, cr.gray, &lp);
+            int want = (360 - 90 * q) % 360;
+            CHECK(cr.rotation == want, "page turned %d cw: correction %d, want %d (up %.1f left %.1f)", 90 * q,
+                  cr.rotation, want, cr.up_conf, cr.left_conf);
+            if (cr.rotation == want) check_lines(name, &pg, &lp, NULL);
+        }
+        lay_page_free(&lp);
+        lay_clean_result_free(&cr);
+        pixDestroy(&rot);
+    }
+    pixDestroy(&pix);
+    page_done(&pg);
+}
+
+static void test_skew(void)
+{
+    page_t pg;
+    one_column(&pg);
+    PIX *pix = page_pix(&pg);
+    static const float angles[2] = {2.0f, -3.0f};
+    for (int i = 0; i < 2; i++) {
+        /* pixRotate turns clockwise for a positive angle: lines then fall
+         * to the right, a negative (clockwise) skew */
+        PIX *sk = pixRotate(pix, (l_float32)(angles[i] * M_PI / 180), L_ROTATE_AREA_MAP, L_BRING_IN_WHITE, 0, 0);
+        add_noise(sk, 14.0, 1234 + (uint64_t)i);
+        lay_clean_result cr;
+        lay_page lp;
+        if (run(sk, &cr, &lp)) {
+            char name[32];
+            snprintf(name, sizeof name, "skew%+.0f", angles[i]);
+            dump(name, cr.gray, &lp);
+            CHECK(cr.rotation == 0, "%s: rotation %d", name, cr.rotation);
+            CHECK(fabsf(cr.skew_deg + angles[i]) <= 0.3f, "%s: skew found %.2f, want %.2f", name, cr.skew_deg,
+                  -angles[i]);
+            CHECK(cr.deskewed, "%s: deskewed", name);
+            check_lines(name, &pg, &lp, NULL);
+        }
+        lay_page_free(&lp);
+        lay_clean_result_free(&cr);
+        pixDestroy(&sk);
+    }
+    pixDestroy(&pix);
+    page_done(&pg);
+}
+
+static void test_degenerate(void)
+{
+    /* blank, tiny and 1 bpp inputs: no crash, no blocks */
+    PIX *blank = pixCreate(300, 200, 8);
+    pixSetAll(blank);
+    lay_clean_result cr;
+    lay_page lp;
+    if (run(blank, &cr, &lp)) CHECK(lp.n_blocks == 0, "blank page: %d blocks", lp.n_blocks);
+    lay_page_free(&lp);
+    lay_clean_result_free(&cr);
+    pixDestroy(&blank);
+    PIX *tiny = pixCreate(3, 2, 1);
+    pixSetPixel(tiny, 1, 1, 1);
+    if (run(tiny, &cr, &lp)) CHECK(lp.n_blocks == 0, "tiny page: %d blocks", lp.n_blocks);
+    lay_page_free(&lp);
+    lay_clean_result_free(&cr);
+    pixDestroy(&tiny);
+    ocr_err e = {0};
+    CHECK(lay_clean(NULL, NULL, &cr, &e) == OCR_E_ARG, "NULL page refused");
+    lay_clean_result_free(&cr);
+    /* document model */
+    page_t pg;
+    one_column(&pg);
+    PIX *pix = page_pix(&pg);
+    if (run(pix, &cr, &lp)) {
+        pipe_page pp;
+        memset(&pp, 0, sizeof pp);
+        CHECK(lay_page_to_doc(&lp, &pp, &e) == OCR_OK, "to doc: %s", e.msg);
+        CHECK(pp.n_blocks == lp.n_blocks, "one doc block per layout block");
+        if (pp.n_blocks > 0) CHECK(!strcmp(pp.blocks[0].type, "title"), "heading -> title: %s", pp.blocks[0].type);
+        uint8_t *png = NULL;
+        size_t n = 0;
+        CHECK(lay_overlay_render(cr.gray, &lp, &png, &n, &e) == OCR_OK && n > 8 && !memcmp(png, "\x89PNG", 4),
+              "overlay renders a PNG: %s", e.msg);
+        free(png);
+        pipe_page_free(&pp);
+        for (int i = 0; i < lp.n_blocks; i++)
+            for (int k = 0; k < lp.blocks[i].n_lines; k++) {
+                const lay_line *l = &lp.blocks[i].lines[k];
+                if (!(l->crop.x1 <= l->box.x1 && l->crop.y1 <= l->box.y1 && l->crop.x2 >= l->box.x2 &&
+                      l->crop.y2 >= l->box.y2 && l->baseline > l->box.y1 && l->baseline <= l->box.y2 &&
+                      l->x_height > 0)) {
+                    CHECK(false, "line %d.%d: crop holds the ink, baseline inside", i, k);
+                    i = lp.n_blocks;
+                    break;
+                }
+            }
+    }
+    lay_page_free(&lp);
+    lay_clean_result_free(&cr);
+    pixDestroy(&pix);
+    page_done(&pg);
+}
+
+int main(void)
+{
+    img_lept_quiet();
+    TST_RUN(test_one_column);
+    TST_RUN(test_two_columns);
+    TST_RUN(test_table);
+    TST_RUN(test_figure);
+    TST_RUN(test_orientation);
+    TST_RUN(test_skew);
+    TST_RUN(test_degenerate);
+    return tst_finish();
+}
