@@ -11,6 +11,11 @@
  * (pipeline/pipe_batch.c: -j workers, resume, --force, progress); see
  * "the batch" below.
  *
+ * With vlocr-nano (the default, models/vlocr-nano, or any --model DIR whose
+ * config.json has a "vlocr_nano" section) each page goes through layout
+ * analysis and line recognition instead (pipeline/pipe_nano.c), through the
+ * same batch runner with one recogniser per worker.
+ *
  * Without a usable model the inputs are still decoded and checked first,
  * so a file that cannot be read is reported (named, with the reason), and
  * the missing model is then said plainly. */
@@ -172,6 +177,11 @@ static bool mkdir_p(const char *dir)
 static void report_page(const read_opts *o, const char *name, const pipe_page *pg)
 {
     const pipe_run_stats *st = &pg->stats;
+    if (!st->stop) { /* a vlocr-nano page: layout + line recognition */
+        if (o->verbose >= 1)
+            fprintf(stderr, "vlocr: %s: %dx%d, %d blocks\n", name, pg->width, pg->height, pg->n_blocks);
+        return;
+    }
     if (!strcmp(st->stop, "loop"))
         fprintf(stderr,
                 "vlocr: warning: %s: the output repeats (period %d tokens, %d times from token "
@@ -346,7 +356,34 @@ static void ds_state_destroy(void *ctx, void *state)
     pipe_dsocr_state_destroy(&s);
 }
 
-/* Run the planned inputs through the model; the exit status. */
+/* vlocr-nano (pipeline/pipe_nano.c): one recogniser per worker, since it
+ * takes one call at a time; a page's crops run on one thread when several
+ * workers share the machine. */
+static ocr_status nano_process(void *ctx, void *state, const pipe_batch_page *job, PIX *pix,
+                               pipe_page *pg, ocr_err *e)
+{
+    return pipe_nano_page(state, pix, pg, e);
+}
+
+static ocr_status nano_state_create(void *ctx, int worker, void **state, ocr_err *e)
+{
+    cli_batch *c = ctx;
+    pipe_nano_params p = pipe_nano_default_params();
+    p.threads = c->o->jobs > 1 ? 1 : 0;
+    pipe_nano *n = NULL;
+    ocr_status rc = pipe_nano_create(&n, c->o->model, &p, e);
+    *state = n;
+    return rc;
+}
+
+static void nano_state_destroy(void *ctx, void *state)
+{
+    pipe_nano *n = state;
+    pipe_nano_destroy(&n);
+}
+
+/* Run the planned inputs through the model (m NULL: vlocr-nano); the exit
+ * status. */
 static int run_batch(const read_opts *o, const pipe_dsocr *m, const pipe_inputs *in)
 {
     cli_batch c;
@@ -364,9 +401,9 @@ static int run_batch(const read_opts *o, const pipe_dsocr *m, const pipe_inputs 
     bp.overlay = o->overlay;
     bp.lim = o->lim;
     bp.ctx = &c;
-    bp.process = ds_process;
-    bp.state_create = ds_state_create;
-    bp.state_destroy = ds_state_destroy;
+    bp.process = m ? ds_process : nano_process;
+    bp.state_create = m ? ds_state_create : nano_state_create;
+    bp.state_destroy = m ? ds_state_destroy : nano_state_destroy;
     bp.on_event = on_event;
     bp.progress_interval_s = c.tty ? 0.25 : 1.0;
     atomic_store(&g_cancel, 0);
@@ -447,8 +484,8 @@ static int read_with_model(read_opts *o, const char *mode, pipe_inputs *in)
     if (stat(cfg_path, &sb) != 0) {
         int bad = check_inputs_only(o, in);
         fprintf(stderr,
-                "vlocr: no recognition model: %s not found (vlocr-nano is not shipped yet; "
-                "--model DIR selects a checkpoint). %d of %d input(s) decoded fine.\n",
+                "vlocr: no recognition model: %s not found (the default vlocr-nano "
+                "model is models/vlocr-nano; --model DIR selects a checkpoint). %d of %d input(s) decoded fine.\n",
                 cfg_path, n - bad, n);
         return CLI_EXIT_FAIL;
     }
@@ -457,7 +494,21 @@ static int read_with_model(read_opts *o, const char *mode, pipe_inputs *in)
         cli_report(cfg_path, &e);
         return CLI_EXIT_FAIL;
     }
-    if (!cfg.vis.present) {
+    /* vlocr-nano (a "vlocr_nano" section): layout + line recognition. */
+    bool nano = pipe_nano_is_model_dir(o->model);
+    if (nano) {
+        char w_path[4200];
+        snprintf(w_path, sizeof w_path, "%s/model.safetensors", o->model);
+        if (stat(w_path, &sb) != 0) {
+            int bad = check_inputs_only(o, in);
+            fprintf(stderr,
+                    "vlocr: no recognition model: %s not found (the vlocr-nano weights; --model "
+                    "DIR selects a checkpoint). %d of %d input(s) decoded fine.\n",
+                    w_path, n - bad, n);
+            return CLI_EXIT_FAIL;
+        }
+    }
+    if (!nano && !cfg.vis.present) {
         int bad = check_inputs_only(o, in);
         if (!strcmp(cfg.model_type, "vlocr_nano"))
             fprintf(stderr,
@@ -473,7 +524,7 @@ static int read_with_model(read_opts *o, const char *mode, pipe_inputs *in)
         return CLI_EXIT_FAIL;
     }
     pipe_dsocr *m = NULL;
-    if (pipe_dsocr_load(&m, o->model, &e) != OCR_OK) {
+    if (!nano && pipe_dsocr_load(&m, o->model, &e) != OCR_OK) {
         cli_report(o->model, &e);
         return CLI_EXIT_FAIL;
     }
@@ -491,7 +542,10 @@ static int read_with_model(read_opts *o, const char *mode, pipe_inputs *in)
         return CLI_EXIT_FAIL;
     }
     for (int i = before; i < in->n_notes; i++) fprintf(stderr, "vlocr: %s\n", in->notes[i]);
-    if (o->verbose) {
+    if (o->verbose && nano) {
+        fprintf(stderr, "vlocr: %s: vlocr-nano, layout analysis + line recognition%s\n", o->model,
+                o->jobs > 1 ? "; one recogniser per worker" : "");
+    } else if (o->verbose) {
         char d[1024];
         pipe_dsocr_describe(m, d, sizeof d);
         fprintf(stderr, "vlocr: %s\n", d);

@@ -120,46 +120,54 @@ static bool list_start(const ctx_t *c, int l, int *text_x)
 
 /* ------------------------------------------------------------- formulas */
 
+/* Glyphs running text does not have: large operators and tall brackets
+ * (taller than any letter, parentheses included), fraction bars, and
+ * sub/superscripts (letter-sized glyphs off the x-height band; commas
+ * and quotes are too narrow to count). */
 static bool odd_glyphs(const ctx_t *c, const int *ls, int nl)
 {
     int tall = 0, bars = 0, scripts = 0, n = 0;
     for (int i = 0; i < nl; i++) {
         const lay_line *ln = &c->L[ls[i]];
         float xh = ln->x_height, em = ln->size;
-        float asc = 0.72f * em;
         for (int k = c->mstart[ls[i]]; k < c->mstart[ls[i] + 1]; k++) {
             const lay_cc *d = &c->cc[c->midx[k]];
             int w = d->x2 - d->x1, h = d->y2 - d->y1;
             n++;
-            if ((float)h >= 1.5f * asc) tall++;
+            if ((float)h >= 1.35f * em) tall++;
             if (w >= 4 * h && (float)w >= 0.8f * em && (float)h <= 0.15f * em) bars++;
             float cy = 0.5f * (float)(d->y1 + d->y2), mid = (float)ln->baseline - 0.5f * xh;
-            if ((float)h >= 0.3f * xh && (float)h <= 0.8f * xh && fabsf(cy - mid) >= 0.6f * xh) scripts++;
+            if ((float)h >= 0.45f * xh && (float)h <= 0.8f * xh && (float)w >= 0.35f * xh &&
+                fabsf(cy - mid) >= 0.6f * xh)
+                scripts++;
         }
     }
     if (n == 0) return false;
-    return tall >= 1 || bars >= 1 || scripts >= 2;
+    return tall >= 1 || bars >= 1 || scripts >= 3;
 }
 
-/* x-range of the column around block lines ls (from the lines above and
- * below that overlap it); false when there are none. */
+/* x-range of the column around box b: the usual left and right edges of
+ * the lines above and below that overlap it (quantiles, so that a stray
+ * wide or indented line does not decide); false when there are none. */
 static bool column_range(const ctx_t *c, pipe_box b, int *x1, int *x2)
 {
     float reach = 6 * c->em;
-    int lo = 1 << 30, hi = -1;
-    for (int i = 0; i < c->n; i++) {
+    float v1[64], v2[64];
+    int n = 0;
+    for (int i = 0; i < c->n && n < 64; i++) {
         const lay_line *l = &c->L[i];
         if (l->n_cc <= 0) continue;
         if (l->box.y2 > b.y1 - 1 && l->box.y1 < b.y2 + 1) continue; /* beside, not above/below */
         float dy = l->box.y2 <= b.y1 ? (float)(b.y1 - l->box.y2) : (float)(l->box.y1 - b.y2);
         if (dy > reach) continue;
         if (lay_overlap(l->box.x1, l->box.x2, b.x1, b.x2) <= 0) continue;
-        lo = imin(lo, l->box.x1);
-        hi = imax(hi, l->box.x2);
+        v1[n] = (float)l->box.x1;
+        v2[n] = (float)l->box.x2;
+        n++;
     }
-    if (hi < 0) return false;
-    *x1 = lo;
-    *x2 = hi;
+    if (n == 0) return false;
+    *x1 = (int)lay_quantile(v1, n, 0.2f);
+    *x2 = (int)lay_quantile(v2, n, 0.8f);
     return true;
 }
 
@@ -248,6 +256,13 @@ static float median_of(const ctx_t *c, const int *ls, int nl, int what)
 static int heading_level(const ctx_t *c, const int *ls, int nl)
 {
     if (nl > 3 || c->st->size <= 0 || c->st->x_height <= 0) return 0;
+    /* a word at least: a lone bold letter is an option label, not a title */
+    int glyphs = 0, w = 0;
+    for (int i = 0; i < nl; i++) {
+        glyphs += c->L[ls[i]].n_cc;
+        w = imax(w, lay_box_w(c->L[ls[i]].box));
+    }
+    if (glyphs < 3 || (float)w < 1.5f * median_of(c, ls, nl, 0)) return 0;
     /* larger by both measures (caps-only lines have a large x-height) */
     float r = fminf(median_of(c, ls, nl, 0) / c->st->size, median_of(c, ls, nl, 2) / c->st->x_height);
     if (r >= 1.6f) return 1;

@@ -3,7 +3,6 @@
  * drawn regions (large components that are not glyphs), merged with their
  * neighbours. Components inside a figure are taken out of the text. */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,7 +156,6 @@ ocr_status lay_figures_find(PIX *bin, lay_cc *cc, int n, float ch, lay_blocks *o
                    ((float)w * (float)h >= 40 * ch * ch && (float)(w < h ? w : h) >= 2 * ch);
         if (!big || text_like(bin, cc, n, i, ch)) continue;
         if (!component_pixels(bin, (pipe_box){c->x1, c->y1, c->x2, c->y2}, m, false)) goto oom;
-        if (getenv("LAY_DEBUG")) fprintf(stderr, "fig cc [%d,%d,%d,%d] mask %d\n", c->x1, c->y1, c->x2, c->y2, lay_count_ink(m, (pipe_box){c->x1, c->y1, c->x2, c->y2}));
     }
     /* pieces of one picture (a chart's axes and curves) join */
     int cs = (int)ch | 1;

@@ -1,25 +1,38 @@
 /* pipeline/lay_lines.c — text lines from connected components.
  *
  * 1. Glyph-sized components ("main": at least 0.4 of the page's median
- *    component height) are linked to their right neighbours when they
- *    overlap vertically and the gap is under 0.45 of the taller one's
- *    height: letters and ordinary word spaces join into fragments.
+ *    component height, at most 10 times it) are linked to their right
+ *    neighbours when they overlap vertically and the gap is under 0.45
+ *    of the taller one's height: letters and ordinary word spaces join
+ *    into fragments. Fragments well under a glyph's height and short
+ *    (quotes, dashes) are set aside with the punctuation.
  * 2. Each fragment is paired with its nearest fragment to the right on
- *    the same row. A gap under 0.6 line heights joins the pair; a wider
- *    gap is a candidate gutter. Candidate gaps on consecutive rows whose
- *    x-ranges overlap are chained, and a chain over `gutter_rows` rows or
- *    more is a column gutter (or an unruled table's column gap): its gaps
- *    split lines. Other wide gaps (a loose word space in justified text)
- *    join, unless wider than 3.5 line heights.
- * 3. Punctuation, dots and accents (and bullets) are attached to the line
- *    they touch; isolated specks are dropped.
- * 4. Each line gets a baseline (a low quantile of its glyph bottoms), an
- *    x-height, a stroke width (ink per horizontal run) and a crop: the
- *    line's logical band, ascender to descender, estimated from the
- *    baseline and glyph heights, padded as the recogniser's training crops
- *    are (train/syn_gen.c: margins are fractions of the logical height). */
+ *    the same row (one-to-one). A gap under 0.6 line heights joins the
+ *    pair, one over 3.5 line heights separates it; in between it is a
+ *    candidate gutter, and it separates only when
+ *      - candidate gaps on >= 6 consecutive rows line up (a column
+ *        gutter), or on gutter_rows..5 rows and this gap is twice the
+ *        row's other gaps (an unruled table's column; a river of wide
+ *        spaces in a loosely justified column has even spaces), or
+ *      - it is white for a line height above and below, with text on
+ *        both sides on a neighbouring row, or with the words on either
+ *        side ending and starting where >= 3 other lines of the region
+ *        end and start (a column margin).
+ *    Other candidates (a loose word space) join.
+ * 3. A line inside a bigger one (the i-dot of large type) or overlapping
+ *    a third of it (fraction parts, scripts) joins it; a line that is
+ *    only "(n)" well right of another line on its row joins it as its
+ *    equation number (lay_line.eqno_x).
+ * 4. Punctuation, dots and accents are attached to the line whose band
+ *    holds them; solid blobs (bullets, full stops) also beside a line;
+ *    specks are dropped.
+ * 5. Each line gets a baseline (a low quantile of its glyph bottoms), an
+ *    x-height, a font size estimate, a stroke width (ink per horizontal
+ *    run) and a crop: the line's logical band, ascender to descender,
+ *    estimated from the baseline and glyph heights, padded as the
+ *    recogniser's training crops are (train/syn_gen.c: margins are
+ *    fractions of the logical height). */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,6 +233,16 @@ static ocr_status find_gutters(frag *fr, int nf, float ch, int min_rows, ocr_err
             uf_union(&u, i, j);
         }
     }
+    int *lnb = malloc((size_t)nf * sizeof *lnb); /* left neighbours */
+    if (!lnb) {
+        free(cnt);
+        free(u.p);
+        free(g);
+        return ocr_err_set(e, OCR_E_NOMEM, "layout: out of memory");
+    }
+    for (int i = 0; i < nf; i++) lnb[i] = -1;
+    for (int i = 0; i < nf; i++)
+        if (fr[i].right >= 0) lnb[fr[i].right] = i;
     for (int i = 0; i < ng; i++) cnt[uf_find(&u, i)]++;
     for (int i = 0; i < ng; i++)
         if (cnt[uf_find(&u, i)] >= LONG_CHAIN)
@@ -253,8 +276,27 @@ static ocr_status find_gutters(frag *fr, int nf, float ch, int min_rows, ocr_err
             rb += below && right;
         }
         /* ... between text on both sides on a neighbouring row */
-        if (white && ((la && ra) || (lb && rb))) fr[g[i].f].kind = 3;
+        if (white && ((la && ra) || (lb && rb))) {
+            fr[g[i].f].kind = 3;
+            continue;
+        }
+        /* ... or where a column's margins run: the words on either side
+         * end and start where other lines of the region end and start
+         * (a justified line's wide space is mid-line, aligned with
+         * nothing) */
+        if (white) {
+            const frag *a = &fr[g[i].f], *b = &fr[a->right];
+            int tol = g[i].h / 6 + 1, span = 10 * g[i].h, ends = 0, starts = 0;
+            for (int q = 0; q < nf; q++) {
+                const frag *f = &fr[q];
+                if (f == a || f == b || f->minor || f->y2 < g[i].y1 - span || f->y1 > g[i].y2 + span) continue;
+                if (abs(f->x2 - a->x2) <= tol && (f->right < 0 || f->kind >= 2)) ends++;
+                if (abs(f->x1 - b->x1) <= tol && (lnb[q] < 0 || fr[lnb[q]].kind >= 2)) starts++;
+            }
+            if (ends >= 3 && starts >= 3) fr[g[i].f].kind = 3;
+        }
     }
+    free(lnb);
     free(cnt);
     free(u.p);
     free(g);
@@ -365,7 +407,7 @@ ocr_status lay_lines_build(lay_cc *cc, const int *idx, int n, float ch, PIX *bin
     for (int i = 0; i < n; i++) {
         lay_cc *c = &cc[idx[i]];
         c->line = -1;
-        if (c->flags & (LAY_CC_NONTEXT | LAY_CC_NOISE)) continue;
+        if (c->flags & LAY_CC_NONTEXT) continue;
         int w = c->x2 - c->x1, h = c->y2 - c->y1;
         if (w * h <= noise_area) continue;
         /* taller than any heading: a picture's or a frame's remnant */
@@ -398,7 +440,7 @@ ocr_status lay_lines_build(lay_cc *cc, const int *idx, int n, float ch, PIX *bin
             uf_union(&u, i, j);
         }
     }
-    froot = malloc((size_t)nm * sizeof *froot);
+    froot = malloc((size_t)(nm > 0 ? nm : 1) * sizeof *froot);
     if (!froot) goto oom;
     int nf = 0;
     for (int i = 0; i < nm; i++) froot[i] = -1;
@@ -503,7 +545,7 @@ ocr_status lay_lines_build(lay_cc *cc, const int *idx, int n, float ch, PIX *bin
                 if (f->kind != 4) continue;
                 int m = 0;
                 for (int b = 0; b < nr; b++)
-                    if (b != a && fr[gv[b]].kind < 3) tmp[m++] = (float)fr[gv[b]].gap;
+                    if (b != a && fr[gv[b]].kind != 3) tmp[m++] = (float)fr[gv[b]].gap;
                 float med = m ? lay_quantile(tmp, m, 0.5f) : 0;
                 f->kind = m >= 2 && (float)f->gap < 2.0f * med ? 1 : 3;
             }
@@ -512,11 +554,6 @@ ocr_status lay_lines_build(lay_cc *cc, const int *idx, int n, float ch, PIX *bin
         free(gv);
         free(tmp);
     }
-    if (getenv("LAY_DEBUG"))
-        for (int i = 0; i < nf; i++)
-            if (fr[i].right >= 0 && fr[i].y1 > atoi(getenv("LAY_DEBUG")) - 200 && fr[i].y1 < atoi(getenv("LAY_DEBUG")) + 200)
-                fprintf(stderr, "frag [%d,%d,%d,%d] h %d -> [%d,%d,%d,%d] gap %d kind %d\n", fr[i].x1, fr[i].y1, fr[i].x2, fr[i].y2, fr[i].h,
-                        fr[fr[i].right].x1, fr[fr[i].right].y1, fr[fr[i].right].x2, fr[fr[i].right].y2, fr[i].gap, fr[i].kind);
 
     /* 3. fragments -> lines */
     if (!uf_init(&uf2, nf)) goto oom;

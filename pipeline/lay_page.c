@@ -3,7 +3,6 @@
  * text lines, body statistics, unruled tables, blocks and types, reading
  * order; and the conversion to the document model. */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,8 +95,9 @@ static ocr_status body_stats(lay_page *st, const lay_line *L, int n, ocr_err *e)
     int np = 0;
     for (int i = 0; i < n; i++) {
         int best = -1, bd = 1 << 30;
+        if (L[i].n_cc <= 0) continue;
         for (int j = 0; j < n; j++) {
-            if (j == i || L[j].baseline <= L[i].baseline) continue;
+            if (j == i || L[j].n_cc <= 0 || L[j].baseline <= L[i].baseline) continue;
             int wmin = lay_box_w(L[i].box) < lay_box_w(L[j].box) ? lay_box_w(L[i].box) : lay_box_w(L[j].box);
             if (lay_overlap(L[i].box.x1, L[i].box.x2, L[j].box.x1, L[j].box.x2) * 2 < wmin) continue;
             int d = L[j].baseline - L[i].baseline;
@@ -189,11 +189,6 @@ ocr_status lay_analyze(lay_page *out, PIX *gray, PIX *bin, const lay_params *p, 
     if (rc == OCR_OK && p->figures) rc = lay_figures_find(tb, cc, ncc, ch, &bs, e);
     if (rc != OCR_OK) goto done;
 
-    if (getenv("LAY_DEBUG")) {
-        int nt = 0;
-        for (int i = 0; i < ncc; i++) nt += !!(cc[i].flags & LAY_CC_NONTEXT);
-        fprintf(stderr, "ch %.1f ncc %d nontext %d blocks %d\n", ch, ncc, nt, bs.n);
-    }
     idx = malloc((size_t)(ncc > 0 ? ncc : 1) * sizeof *idx);
     if (!idx) {
         rc = ocr_err_set(e, OCR_E_NOMEM, "layout: out of memory");
@@ -204,6 +199,18 @@ ocr_status lay_analyze(lay_page *out, PIX *gray, PIX *bin, const lay_params *p, 
         if (!(cc[i].flags & LAY_CC_NONTEXT)) idx[m++] = i;
     rc = lay_lines_build(cc, idx, m, ch, tb, p, &lines, &nl, e);
     if (rc != OCR_OK) goto done;
+    /* text inside a picture (a banner's lettering, a chart's labels)
+     * belongs to the picture */
+    for (int l = 0; l < nl; l++)
+        for (int i = 0; i < bs.n; i++) {
+            if (bs.v[i].type != LAY_FIGURE) continue;
+            pipe_box f = bs.v[i].box, b = lines[l].box;
+            int ow = lay_overlap(f.x1, f.x2, b.x1, b.x2), oh = lay_overlap(f.y1, f.y2, b.y1, b.y2);
+            if (ow > 0 && oh > 0 && (double)ow * oh >= 0.8 * (double)lay_box_w(b) * lay_box_h(b)) {
+                lines[l].n_cc = 0;
+                break;
+            }
+        }
     rc = body_stats(out, lines, nl, e);
     if (rc == OCR_OK && p->tables) rc = lay_tables_unruled(lines, nl, out, p, &bs, e);
     if (rc == OCR_OK) rc = lay_blocks_from_lines(lines, nl, out, cc, ncc, tb, p, &bs, e);

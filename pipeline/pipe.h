@@ -364,8 +364,9 @@ ocr_status ovl_page_write(PIX *pix, const pipe_page *pg, const char *path, ocr_e
  * model above so the writers and the overlay work unchanged.
  *
  * All coordinates are pixels of the cleaned page (lay_clean_result.gray),
- * boxes in the pipe_box convention (x2, y2 exclusive). pipeline/README.md
- * describes the algorithm, its parameters and its known limits.
+ * boxes in the pipe_box convention (x2, y2 exclusive); lay_clean_map_box
+ * takes a box back to the input image. pipeline/README.md describes the
+ * algorithm, its parameters and its known limits.
  * ==================================================================== */
 
 typedef struct {
@@ -390,7 +391,8 @@ typedef struct {
     int gutter_rows;       /* aligned gaps on this many rows separate columns
                               or table cells (3) */
     float margin_zone;     /* header/footer zone, fraction of page height (0.1) */
-    float heading_ratio;   /* x-height over the body's that makes a heading (1.25) */
+    float heading_ratio;   /* font size and x-height over the body's that make
+                              a heading (1.25) */
     float bold_ratio;      /* stroke width over the body's that makes a
                               body-size line a heading (1.3) */
     bool tables, figures, formulas, lists; /* detectors on (true) */
@@ -533,9 +535,7 @@ typedef struct {
 } lay_cc;
 
 enum {
-    LAY_CC_SMALL = 1,   /* punctuation, dots, accents: attached, not linked */
-    LAY_CC_NOISE = 2,   /* dropped */
-    LAY_CC_NONTEXT = 4, /* part of a figure, a rule or a table frame */
+    LAY_CC_NONTEXT = 1, /* a picture's, a frame's or a table's: not running text */
 };
 
 /* Components of bin (8-connected), boxes only. *out malloc'd (caller
@@ -561,13 +561,16 @@ pipe_box lay_box_clip(pipe_box b, int w, int h);
 float lay_quantile(float *v, int n, float q);
 
 /* Text lines (lay_lines.c): group the text components cc[idx[0..n)] into
- * lines. Fills *lines (malloc'd, caller frees each with free()) with
+ * lines (columns and table cells kept apart, equation numbers joined to
+ * their formula). Fills *lines (malloc'd, the caller frees it) with
  * boxes and metrics (line.cell = -1); bin is read for stroke widths. The
- * components' `line` fields are set to their line (-1: unused). */
+ * components' `line` fields are set to their line (-1: unused). ch: the
+ * page's median component height. */
 ocr_status lay_lines_build(lay_cc *cc, const int *idx, int n, float ch, PIX *bin,
                            const lay_params *p, lay_line **lines, int *n_lines,
                            ocr_err *e);
-/* Baseline, x-height, stroke and crop of a line from its components. */
+/* Box, baseline, x-height, size, stroke and crop of a line from its
+ * components cc[members[0..n)]. */
 void lay_line_measure(lay_line *l, const lay_cc *cc, const int *members, int n, PIX *bin,
                       const lay_params *p);
 
@@ -585,9 +588,11 @@ void lay_blocks_free(lay_blocks *bs);
  * image edge (a dark frame around a scanned page) are erased from bin and
  * marked LAY_CC_NONTEXT. */
 ocr_status lay_border_clean(PIX *bin, lay_cc *cc, int n, ocr_err *e);
-/* Figures (lay_figure.c): regions of bin that are pictures (halftones,
- * solid areas, large non-text components). Marks the components inside
- * them LAY_CC_NONTEXT and appends LAY_FIGURE blocks. */
+/* Figures (lay_figure.c): a mask of the pictures of bin (Leptonica's
+ * halftone mask, and the pixels of large components that are neither
+ * glyphs nor frames around text), closed so a picture's pieces join; one
+ * LAY_FIGURE block per mask component. Components lying mostly on the
+ * mask are marked LAY_CC_NONTEXT (text beside a picture is not). */
 ocr_status lay_figures_find(PIX *bin, lay_cc *cc, int n, float ch, lay_blocks *out,
                             ocr_err *e);
 
@@ -865,5 +870,77 @@ void pipe_batch_result_free(pipe_batch_result *r);
  * (0..100) when the block has a confidence. Text is escaped; invalid UTF-8
  * becomes U+FFFD and control characters a space. */
 ocr_status pipe_hocr_render(const pipe_doc *d, char **out, size_t *len, ocr_err *e);
+
+/* ====================================================================
+ * The vlocr-nano page path (pipe_nano.c) and Markdown assembly
+ * (pipe_assemble.c)
+ *
+ * A page is cleaned and cut into blocks (lay_page_run), every text line's
+ * crop of the cleaned grayscale is read by vlocr-nano (display formulas
+ * with the formula task, everything else as text), and the typed blocks
+ * plus their lines' texts are assembled into the document model: each
+ * block's text is its Markdown (headings `#`/`##`, paragraphs joined and
+ * de-hyphenated, `-`/`1.` lists, `$$…$$` formulas, pipe tables or HTML
+ * tables when cells span, page furniture as plain text), its box is in
+ * the input page's pixels, so the writers, the crops of `image` blocks and
+ * the overlay work as for DeepSeek-OCR pages. The Markdown writer leaves
+ * out header, footer and page_number blocks of pages without raw model
+ * output (these pages); JSON keeps them with their types.
+ * ==================================================================== */
+
+/* Texts of a layout page's lines: text[b][l] is block b's line l
+ * (NULL: not read). The arrays are the caller's. */
+typedef const char *const *const *pipe_line_texts;
+
+/* Markdown of block bi of lp from its lines' texts. *out malloc'd (""
+ * when the block has no text; figures give ""). */
+ocr_status pipe_assemble_block(const lay_page *lp, int bi, const char *const *lines, char **out,
+                               ocr_err *e);
+/* Heading level of a heading block: 1 ("#") when its lines are at least
+ * 1.5 times the body's size (lay_page.size; x-height or line box heights
+ * when unknown), else 2 ("##"); the layout's level when the page has no
+ * body statistics. */
+int pipe_assemble_heading_level(const lay_page *lp, const lay_block *b);
+/* Append lp's blocks to pg in reading order: type (lay_type_doc_label),
+ * box (through lay_clean_map_box when clean is non-NULL; else as is) and
+ * Markdown text. Consecutive list items of one column become one "list"
+ * block with one box per item. Confidence -1 (vlocr-nano does not report
+ * token probabilities). */
+ocr_status pipe_assemble_page(const lay_page *lp, pipe_line_texts text,
+                              const lay_clean_result *clean, pipe_page *pg, ocr_err *e);
+/* Paragraph joining: lines[0..n) trimmed and joined with spaces; a line
+ * ending in a letter and '-' followed by one starting in lowercase joins
+ * without the hyphen, other hyphen ends join without a space. NULL and
+ * blank lines are skipped. *out malloc'd. */
+ocr_status pipe_assemble_join(const char *const *lines, int n, char **out, ocr_err *e);
+
+/* The vlocr-nano page driver: one per worker (the recogniser is one call
+ * at a time, and its weights are not shareable across recognisers). */
+typedef struct pipe_nano pipe_nano;
+
+typedef struct {
+    lay_params lay;    /* lay_default_params() */
+    /* Threads reading one page's crops (vis_nano_recognize_many): 1 with
+     * several workers (one level of parallelism), <= 0 the BLAS count. */
+    int threads;
+    bool batch;        /* crops of a page through vis_nano_recognize_many
+                          (true); false: vis_nano_recognize crop by crop */
+} pipe_nano_params;
+
+pipe_nano_params pipe_nano_default_params(void);
+/* Whether DIR/config.json has a "vlocr_nano" section. */
+bool pipe_nano_is_model_dir(const char *dir);
+/* Load the recogniser of DIR (p copied; NULL: defaults). */
+ocr_status pipe_nano_create(pipe_nano **out, const char *dir, const pipe_nano_params *p,
+                            ocr_err *e);
+void pipe_nano_destroy(pipe_nano **n);
+/* Fill pg (blocks appended; width and height set from pix) from the page
+ * image pix (any depth): cleanup, layout, recognition, assembly. */
+ocr_status pipe_nano_page(pipe_nano *n, PIX *pix, pipe_page *pg, ocr_err *e);
+/* The same with the layout kept: *lp and *clean filled (the caller frees
+ * them with lay_page_free and lay_clean_result_free), for tests and
+ * overlays of the layout. */
+ocr_status pipe_nano_page_layout(pipe_nano *n, PIX *pix, pipe_page *pg, lay_page *lp,
+                                 lay_clean_result *clean, ocr_err *e);
 
 #endif /* VLOCR_PIPELINE_PIPE_H */

@@ -181,6 +181,15 @@ static bool block_text(wbuf *b, const pipe_block *blk, bool markdown)
     return b->n > n0;
 }
 
+/* Page furniture of a layout page (no raw model output: the vlocr-nano
+ * path) is left out of Markdown; DeepSeek-OCR pages keep every block, as
+ * the official post-processing does. */
+static bool md_dropped(const pipe_page *pg, const pipe_block *blk)
+{
+    return !pg->raw && (!strcmp(blk->type, "header") || !strcmp(blk->type, "footer") ||
+                        !strcmp(blk->type, "page_number"));
+}
+
 static void render_text(wbuf *b, const pipe_doc *d, bool markdown)
 {
     for (int p = 0; p < d->n_pages; p++) {
@@ -188,6 +197,7 @@ static void render_text(wbuf *b, const pipe_doc *d, bool markdown)
         if (p > 0) puts_(b, markdown ? "\n<--- Page Split --->\n\n" : "\f");
         bool any = false;
         for (int i = 0; i < pg->n_blocks; i++) {
+            if (markdown && md_dropped(pg, &pg->blocks[i])) continue;
             size_t mark = b->n;
             if (any) puts_(b, "\n\n");
             if (block_text(b, &pg->blocks[i], markdown)) {

@@ -1,12 +1,15 @@
 #!/bin/sh
-# samples/run.sh BIN OUTDIR — the main job on samples/, as far as it exists.
-# Today: every sample is decoded and described, a checkpoint is inspected,
-# and recognition reports plainly that no model ships yet.
+# samples/run.sh BIN OUTDIR — the main job on samples/: every sample page is
+# decoded and described, then converted with the default model
+# (models/vlocr-nano: layout analysis + line recognition) into OUTDIR as
+# Markdown, JSON and hOCR, with an overlay of each page's blocks
+# (OUTDIR/<name>_overlay/<page>.png). Always exits 0: a missing model or a
+# failed conversion is said, not fatal.
 BIN=${1:-build/vlocr}
 OUT=${2:-out}
 SHARED=${VLOCR_SHARED:-../shared}
 mkdir -p "$OUT"
-set -- samples/*.jpg samples/*.png samples/*.tif
+set -- samples/*.jpg samples/*.png samples/*.tif samples/*.pdf
 inputs=""
 for f in "$@"; do [ -f "$f" ] && inputs="$inputs $f"; done
 
@@ -22,10 +25,15 @@ if [ -f models/vlocr-nano/config.json ] && [ -f models/vlocr-nano/model.safetens
     "$BIN" info models/vlocr-nano | tee "$OUT/info-vlocr-nano.txt"
 fi
 
-echo "== vlocr$inputs"
-if "$BIN" $inputs; then
-    echo "recognition finished; results in $OUT/"
+echo "== vlocr --force -f md,json,hocr --overlay -o $OUT$inputs"
+if "$BIN" --force -f md,json,hocr --overlay -o "$OUT/" $inputs; then
+    echo "recognition finished; results in $OUT/:"
+    for f in $inputs; do
+        b=$(basename "$f"); b=${b%.*}
+        echo "  $OUT/$b.md  $OUT/$b.json  $OUT/$b.hocr  $OUT/${b}_overlay/"
+    done
+    echo "(vlocr-nano is still in training: the structure is right, the text is not yet)"
 else
-    echo "(recognition is not available yet: see README, Status)"
+    echo "(recognition did not finish: see the messages above and README, Status)"
 fi
 exit 0

@@ -221,5 +221,24 @@ else
     echo "SKIP batch: $DS or tests/data/dsocr/tokenizer.json not found"
 fi
 
+# ---- the default model on a whole page: layout + vlocr-nano lines +
+# Markdown assembly (pipeline/pipe_nano.c, pipe_assemble.c). Structure only:
+# the model's reading is not judged here.
+if [ -f models/vlocr-nano/model.safetensors ] && [ -f models/vlocr-nano/config.json ]; then
+    N="$T/nano"; mkdir -p "$N"
+    "$BIN" samples/page-scan.jpg -o "$N/page.md" >"$T/out" 2>&1 && ok || { bad "vlocr page-scan.jpg -o page.md (vlocr-nano): exit $?"; cat "$T/out"; }
+    if [ -s "$N/page.md" ] && grep -Eq '^#{1,2} [^ ]' "$N/page.md" &&
+       grep -Evq '^(#|- |[0-9]+\. |\||<|\$\$|!\[|$)' "$N/page.md"; then ok
+    else bad "page.md: a heading and a paragraph"; cat "$N/page.md"; fi
+    "$BIN" samples/page-scan.jpg -f json,hocr --overlay -o "$N/p2.json" >"$T/out" 2>&1 && ok || { bad "-f json,hocr --overlay (vlocr-nano)"; cat "$T/out"; }
+    if grep -q '"type":"page_number"\|"type":"text"' "$N/p2.json" && grep -q 'class="ocr_page"' "$N/p2.hocr" &&
+       [ -s "$N/p2_overlay/1.png" ]; then ok; else bad "json/hocr/overlay outputs"; ls -R "$N"; fi
+    mkdir -p "$N/in/sub"; cp samples/page-scan.jpg "$N/in/a.jpg"; cp samples/page-scan.jpg "$N/in/sub/b.jpg"
+    expect 0 "2 done, 0 skipped" "-j 2 DIR -o OUT (vlocr-nano)" -- "$BIN" -j 2 "$N/in" -o "$N/out"
+    if [ -s "$N/out/a.md" ] && cmp -s "$N/out/a.md" "$N/out/sub/b.md"; then ok; else bad "-j 2: same Markdown for the same page"; fi
+else
+    echo "SKIP vlocr-nano pages: models/vlocr-nano/model.safetensors not found"
+fi
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -228,6 +228,27 @@ static void figure_page(page_t *pg)
     text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P1, LAY_PARAGRAPH, -1);
 }
 
+/* A table without rules: 3 columns, 4 rows of short cells. */
+static void unruled_page(page_t *pg)
+{
+    page_init(pg);
+    int x = 90, w = 820, y = 90;
+    y += text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P3, LAY_PARAGRAPH, -1) + 40;
+    static const char *cells[4][3] = {
+        {"Fruit", "Count", "Price"},
+        {"Apples", "12", "3.50"},
+        {"Pears", "7", "2.10"},
+        {"Plums", "30", "0.80"},
+    };
+    static const int cx[3] = {150, 430, 690};
+    int tb = new_block(pg, LAY_TABLE);
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 3; c++)
+            text(pg, cx[c], y + r * 34, 200, SERIF, BODY, r == 0, false, false, 0, cells[r][c], LAY_TABLE, tb);
+    y += 4 * 34 + 40;
+    text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P2, LAY_PARAGRAPH, -1);
+}
+
 /* The page as an 8 bpp PIX (the green channel). */
 static PIX *page_pix(page_t *pg)
 {
@@ -485,6 +506,68 @@ static void test_figure(void)
     page_done(&pg);
 }
 
+static void test_unruled_table(void)
+{
+    page_t pg;
+    unruled_page(&pg);
+    PIX *pix = page_pix(&pg);
+    lay_clean_result cr;
+    lay_page lp;
+    if (run(pix, &cr, &lp)) {
+        dump("unruled", cr.gray, &lp);
+        print_layout(&lp);
+        check_lines("unruled table page", &pg, &lp, NULL);
+        const lay_block *t = NULL;
+        for (int i = 0; i < lp.n_blocks; i++)
+            if (lp.blocks[i].type == LAY_TABLE) t = &lp.blocks[i];
+        CHECK(t != NULL, "unruled table found");
+        if (t) {
+            CHECK(!t->ruled, "not ruled");
+            CHECK(t->n_rows == 4 && t->n_cols == 3, "4x3 grid, found %dx%d", t->n_rows, t->n_cols);
+            CHECK(t->n_cells == 12 && t->n_lines == 12, "12 cells (%d), 12 lines (%d)", t->n_cells, t->n_lines);
+        }
+        int tables = 0;
+        for (int i = 0; i < lp.n_blocks; i++) tables += lp.blocks[i].type == LAY_TABLE;
+        CHECK(tables == 1, "the paragraphs are not tables: %d tables", tables);
+    }
+    lay_page_free(&lp);
+    lay_clean_result_free(&cr);
+    pixDestroy(&pix);
+    page_done(&pg);
+}
+
+/* Small print is enlarged for analysis; boxes map back to the input. */
+static void test_small_print(void)
+{
+    page_t pg;
+    one_column(&pg);
+    PIX *pix = page_pix(&pg);
+    const float f = 0.6f;
+    PIX *small = pixScale(pix, f, f);
+    lay_clean_result cr;
+    lay_page lp;
+    if (run(small, &cr, &lp)) {
+        dump("small", cr.gray, &lp);
+        CHECK(cr.scale > 1.5f, "enlarged for analysis: scale %.2f", cr.scale);
+        page_t t = pg; /* the truth in the small page's pixels */
+        for (int i = 0; i < t.n_lines; i++) {
+            pipe_box b = pg.line[i];
+            t.line[i] = (pipe_box){(int)floorf((float)b.x1 * f), (int)floorf((float)b.y1 * f),
+                                   (int)ceilf((float)b.x2 * f), (int)ceilf((float)b.y2 * f)};
+        }
+        for (int i = 0; i < lp.n_blocks; i++)
+            for (int k = 0; k < lp.blocks[i].n_lines; k++)
+                lp.blocks[i].lines[k].box = lay_clean_map_box(&cr, lp.blocks[i].lines[k].box);
+        check_lines("small print, input pixels", &t, &lp, NULL);
+        CHECK(has_type(&lp, LAY_HEADING) && has_type(&lp, LAY_PAGE_NUMBER), "heading and page number found");
+    }
+    lay_page_free(&lp);
+    lay_clean_result_free(&cr);
+    pixDestroy(&small);
+    pixDestroy(&pix);
+    page_done(&pg);
+}
+
 static void test_orientation(void)
 {
     page_t pg;
@@ -501,7 +584,17 @@ static void test_orientation(void)
             int want = (360 - 90 * q) % 360;
             CHECK(cr.rotation == want, "page turned %d cw: correction %d, want %d (up %.1f left %.1f)", 90 * q,
                   cr.rotation, want, cr.up_conf, cr.left_conf);
-            if (cr.rotation == want) check_lines(name, &pg, &lp, NULL);
+            if (cr.rotation == want) {
+                check_lines(name, &pg, &lp, NULL);
+                /* the heading's box, back in the turned input */
+                pipe_box h = lay_clean_map_box(&cr, lp.blocks[0].box);
+                pipe_box tr = pg.line[0];
+                pipe_box want_box = q == 1   ? (pipe_box){PAGE_H - tr.y2, tr.x1, PAGE_H - tr.y1, tr.x2}
+                                    : q == 2 ? (pipe_box){PAGE_W - tr.x2, PAGE_H - tr.y2, PAGE_W - tr.x1, PAGE_H - tr.y1}
+                                             : (pipe_box){tr.y1, PAGE_W - tr.x2, tr.y2, PAGE_W - tr.x1};
+                CHECK(lay_box_iou(h, want_box) >= 0.7, "%s: heading maps back to the input (IoU %.2f)", name,
+                      lay_box_iou(h, want_box));
+            }
         }
         lay_page_free(&lp);
         lay_clean_result_free(&cr);
@@ -532,7 +625,22 @@ static void test_skew(void)
             CHECK(fabsf(cr.skew_deg + angles[i]) <= 0.3f, "%s: skew found %.2f, want %.2f", name, cr.skew_deg,
                   -angles[i]);
             CHECK(cr.deskewed, "%s: deskewed", name);
-            check_lines(name, &pg, &lp, NULL);
+            int match[MAX_TRUTH];
+            check_lines(name, &pg, &lp, match);
+            /* found lines taken back to the skewed input land where the
+             * true lines were turned to */
+            found_line fl[512];
+            int nf = collect(&lp, fl, 512), bad = 0;
+            double a = angles[i] * M_PI / 180, cx = PAGE_W / 2.0, cy = PAGE_H / 2.0;
+            for (int t = 0; t < pg.n_lines; t++) {
+                if (match[t] < 0 || match[t] >= nf) continue;
+                pipe_box m = lay_clean_map_box(&cr, fl[match[t]].box);
+                double tx = (pg.line[t].x1 + pg.line[t].x2) / 2.0 - cx, ty = (pg.line[t].y1 + pg.line[t].y2) / 2.0 - cy;
+                double rx = cx + tx * cos(a) - ty * sin(a), ry = cy + tx * sin(a) + ty * cos(a);
+                double mx = (m.x1 + m.x2) / 2.0, my = (m.y1 + m.y2) / 2.0;
+                if (fabs(mx - rx) > 8 || fabs(my - ry) > 8) bad++;
+            }
+            CHECK(bad == 0, "%s: %d lines map back off their place in the input", name, bad);
         }
         lay_page_free(&lp);
         lay_clean_result_free(&cr);
@@ -603,6 +711,8 @@ int main(void)
     TST_RUN(test_two_columns);
     TST_RUN(test_table);
     TST_RUN(test_figure);
+    TST_RUN(test_unruled_table);
+    TST_RUN(test_small_print);
     TST_RUN(test_orientation);
     TST_RUN(test_skew);
     TST_RUN(test_degenerate);

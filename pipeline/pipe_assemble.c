@@ -1,0 +1,428 @@
+/* pipeline/pipe_assemble.c — Markdown from typed layout blocks and the
+ * texts vlocr-nano read from their lines.
+ *
+ * Each block becomes one document block whose text is its Markdown, so the
+ * writers (pipe_write.c, pipe_hocr.c) and the batch runner's checkpoints
+ * handle these pages exactly like DeepSeek-OCR pages:
+ *   heading     `#`/`##` by the size of its lines against the body's
+ *   paragraph   lines joined, de-hyphenated ("exam-" + "ple" = "example")
+ *   list item   bullets (• ◦ ▪ – * ...) become "- ", "3)"/"(3)" become "3."
+ *   formula     `$$…$$` (the recogniser's LaTeX, wrappers it added removed)
+ *   table       a pipe table, or an HTML table when a cell spans
+ *   figure      no text: the runner saves the crop and the writer links it
+ *   header, footer, page number: plain text (left out of Markdown by the
+ *               writer, kept in JSON)
+ * Inline math is passed through as the recogniser emits it ($…$). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/pipe.h"
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 64;
+        while (nc < b->n + n + 1) nc *= 2;
+        char *p = realloc(b->p, nc);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = nc;
+    }
+    if (n) memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+/* Hand the buffer over as a malloc'd string ("" when empty). */
+static ocr_status sb_take(sbuf *b, char **out, const char *who, ocr_err *e)
+{
+    if (!b->oom && !b->p) sb_put(b, "", 0);
+    if (b->oom) {
+        free(b->p);
+        *out = NULL;
+        return ocr_err_set(e, OCR_E_NOMEM, "%s: out of memory", who);
+    }
+    *out = b->p;
+    return OCR_OK;
+}
+
+static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+/* s trimmed: [*start, *start + return). */
+static size_t trim(const char *s, const char **start)
+{
+    size_t n = strlen(s);
+    while (n && is_space(*s)) s++, n--;
+    while (n && is_space(s[n - 1])) n--;
+    *start = s;
+    return n;
+}
+
+/* Starts with a lowercase letter: ASCII, or Latin-1's (U+00DF..U+00FF
+ * without U+00F7). */
+static bool starts_lower(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (n >= 1 && u[0] >= 'a' && u[0] <= 'z') return true;
+    return n >= 2 && u[0] == 0xC3 && u[1] >= 0x9F && u[1] <= 0xBF && u[1] != 0xB7;
+}
+
+/* A letter before position i of b (ASCII letter or a non-ASCII byte). */
+static bool letter_before(const sbuf *b, size_t i)
+{
+    if (i == 0) return false;
+    unsigned char c = (unsigned char)b->p[i - 1];
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+}
+
+ocr_status pipe_assemble_join(const char *const *lines, int n, char **out, ocr_err *e)
+{
+    sbuf b = {0};
+    for (int i = 0; i < n; i++) {
+        if (!lines[i]) continue;
+        const char *t;
+        size_t tn = trim(lines[i], &t);
+        if (!tn) continue;
+        if (b.n == 0) {
+            sb_put(&b, t, tn);
+            continue;
+        }
+        if (b.n >= 2 && (unsigned char)b.p[b.n - 2] == 0xC2 && (unsigned char)b.p[b.n - 1] == 0xAD) {
+            b.n -= 2; /* soft hyphen: always a break */
+        } else if (b.p[b.n - 1] == '-' && letter_before(&b, b.n - 1)) {
+            if (starts_lower(t, tn)) b.n--; /* "exam-" "ple" */
+            /* else "well-" "Known": keep the hyphen, no space */
+        } else {
+            sb_put(&b, " ", 1);
+        }
+        sb_put(&b, t, tn);
+    }
+    return sb_take(&b, out, "pipe_assemble_join", e);
+}
+
+/* ------------------------------------------------------------ headings */
+
+int pipe_assemble_heading_level(const lay_page *lp, const lay_block *b)
+{
+    int fallback = b->level <= 1 ? 1 : 2;
+    if (b->n_lines <= 0) return fallback;
+    double sum = 0, body = 0;
+    if (lp->size > 0) {
+        for (int i = 0; i < b->n_lines; i++) sum += b->lines[i].size;
+        body = lp->size;
+    } else if (lp->x_height > 0) {
+        for (int i = 0; i < b->n_lines; i++) sum += b->lines[i].x_height;
+        body = lp->x_height;
+    } else if (lp->char_h > 0) {
+        for (int i = 0; i < b->n_lines; i++) sum += lay_box_h(b->lines[i].box);
+        body = lp->char_h;
+    }
+    if (body <= 0 || sum <= 0) return fallback;
+    return sum / b->n_lines >= 1.5 * body ? 1 : 2;
+}
+
+/* --------------------------------------------------------------- lists */
+
+/* Length of a bullet at the start of s[0..n) including the spaces after
+ * it; 0 when none. */
+static size_t bullet_len(const char *s, size_t n)
+{
+    static const char *uni[] = {
+        "\xe2\x80\xa2", /* • */ "\xe2\x97\xa6", /* ◦ */ "\xe2\x96\xaa", /* ▪ */
+        "\xe2\x80\x93", /* – */ "\xe2\x80\x94", /* — */ "\xc2\xb7",     /* · */
+        "\xe2\x97\x8f", /* ● */ "\xe2\x97\x8b", /* ○ */ "\xe2\x96\xa0", /* ■ */
+        "\xe2\x96\xa1", /* □ */ "\xe2\x80\xa3", /* ‣ */ "\xe2\x81\x83", /* ⁃ */
+        "\xe2\x97\xbe", /* ◾ */ "\xe2\x9e\xa2", /* ➢ */
+    };
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof uni / sizeof uni[0] && !k; i++) {
+        size_t m = strlen(uni[i]);
+        if (n >= m && !memcmp(s, uni[i], m)) k = m;
+    }
+    /* ASCII bullets only when a space follows ("-5 degrees" is text). */
+    if (!k && n >= 1 && (s[0] == '-' || s[0] == '*' || s[0] == '+') && (n == 1 || is_space(s[1])))
+        k = 1;
+    if (!k) return 0;
+    while (k < n && is_space(s[k])) k++;
+    return k;
+}
+
+/* "12." "12)" "(12)" at the start of s: the number's digits at *d (*dn),
+ * the whole marker with its spaces as the return; 0 when none. */
+static size_t number_len(const char *s, size_t n, const char **d, size_t *dn)
+{
+    size_t i = 0;
+    bool paren = n > 0 && s[0] == '(';
+    if (paren) i++;
+    size_t d0 = i;
+    while (i < n && i - d0 < 4 && s[i] >= '0' && s[i] <= '9') i++;
+    if (i == d0 || i - d0 > 3 || i >= n) return 0;
+    if (paren ? s[i] != ')' : (s[i] != '.' && s[i] != ')')) return 0;
+    i++;
+    if (i < n && !is_space(s[i])) return 0;
+    *d = s + d0;
+    *dn = i - 1 - d0; /* the marker ends with '.' or ')' */
+    while (i < n && is_space(s[i])) i++;
+    return i;
+}
+
+static void put_list_item(sbuf *b, const char *t)
+{
+    size_t n = strlen(t), k;
+    const char *d;
+    size_t dn;
+    if ((k = number_len(t, n, &d, &dn)) > 0) {
+        sb_put(b, d, dn);
+        sb_puts(b, ". ");
+        sb_put(b, t + k, n - k);
+    } else {
+        k = bullet_len(t, n);
+        sb_puts(b, "- ");
+        sb_put(b, t + k, n - k);
+    }
+}
+
+/* ----------------------------------------------------------- paragraphs */
+
+/* Text that Markdown would take for a heading, list or quote is escaped. */
+static void put_paragraph(sbuf *b, const char *t)
+{
+    size_t n = strlen(t);
+    const char *d;
+    size_t dn;
+    if (n && (t[0] == '#' || t[0] == '>' || (bullet_len(t, n) > 0 && (unsigned char)t[0] < 0x80) ||
+              (t[0] != '(' && number_len(t, n, &d, &dn) > 0))) {
+        if (t[0] >= '0' && t[0] <= '9') {
+            sb_put(b, d, dn); /* "1. x" -> "1\. x" */
+            sb_puts(b, "\\");
+            sb_put(b, t + dn, n - dn);
+            return;
+        }
+        sb_puts(b, "\\");
+    }
+    sb_put(b, t, n);
+}
+
+/* ------------------------------------------------------------- formulas */
+
+/* The LaTeX of a formula line without display wrappers the recogniser may
+ * have added ($$…$$, \[…\], $…$). */
+static void put_latex(sbuf *b, const char *s)
+{
+    const char *t;
+    size_t n = trim(s, &t);
+    static const struct {
+        const char *open, *close;
+    } wrap[] = {{"$$", "$$"}, {"\\[", "\\]"}, {"$", "$"}};
+    for (size_t i = 0; i < sizeof wrap / sizeof wrap[0]; i++) {
+        size_t lo = strlen(wrap[i].open), lc = strlen(wrap[i].close);
+        if (n >= lo + lc && !memcmp(t, wrap[i].open, lo) && !memcmp(t + n - lc, wrap[i].close, lc)) {
+            t += lo;
+            n -= lo + lc;
+            while (n && is_space(*t)) t++, n--;
+            while (n && is_space(t[n - 1])) n--;
+            break;
+        }
+    }
+    sb_put(b, t, n);
+}
+
+/* --------------------------------------------------------------- tables */
+
+static void put_escaped(sbuf *b, const char *s, bool html)
+{
+    for (; *s; s++) {
+        if (html && *s == '&') sb_puts(b, "&amp;");
+        else if (html && *s == '<') sb_puts(b, "&lt;");
+        else if (html && *s == '>') sb_puts(b, "&gt;");
+        else if (!html && *s == '|') sb_puts(b, "\\|");
+        else if (*s == '\n' || *s == '\r') sb_puts(b, " ");
+        else sb_put(b, s, 1);
+    }
+}
+
+/* The table of block bt: a pipe table when every cell is 1x1, else HTML. */
+static ocr_status put_table(sbuf *b, const lay_block *bt, const char *const *lines, ocr_err *e)
+{
+    int nc = bt->n_cells, R = bt->n_rows, C = bt->n_cols;
+    char **cell = calloc((size_t)(nc > 0 ? nc : 1), sizeof *cell);
+    const char **sel = calloc((size_t)(bt->n_lines > 0 ? bt->n_lines : 1), sizeof *sel);
+    ocr_status rc = cell && sel ? OCR_OK : ocr_err_set(e, OCR_E_NOMEM, "pipe_assemble: out of memory");
+    bool spans = false;
+    for (int c = 0; rc == OCR_OK && c < nc; c++) {
+        int k = 0;
+        for (int i = 0; i < bt->n_lines; i++)
+            if (bt->lines[i].cell == c) sel[k++] = lines ? lines[i] : NULL;
+        rc = pipe_assemble_join(sel, k, &cell[c], e);
+        const lay_cell *x = &bt->cells[c];
+        spans = spans || x->row_span > 1 || x->col_span > 1;
+    }
+    if (rc == OCR_OK && !spans) {
+        /* Every grid position once; holes stay empty. */
+        const char **grid = calloc((size_t)R * (size_t)C, sizeof *grid);
+        if (!grid) rc = ocr_err_set(e, OCR_E_NOMEM, "pipe_assemble: out of memory");
+        for (int c = 0; rc == OCR_OK && c < nc; c++) {
+            const lay_cell *x = &bt->cells[c];
+            if (x->row >= 0 && x->row < R && x->col >= 0 && x->col < C)
+                grid[(size_t)x->row * C + x->col] = cell[c];
+        }
+        for (int r = 0; rc == OCR_OK && r < R; r++) {
+            if (r) sb_puts(b, "\n");
+            for (int c = 0; c < C; c++) {
+                const char *t = grid[(size_t)r * C + c];
+                sb_puts(b, "| ");
+                if (t && *t) {
+                    put_escaped(b, t, false);
+                    sb_puts(b, " ");
+                }
+            }
+            sb_puts(b, "|");
+            if (r == 0) {
+                sb_puts(b, "\n");
+                for (int c = 0; c < C; c++) sb_puts(b, "| --- ");
+                sb_puts(b, "|");
+            }
+        }
+        free(grid);
+    } else if (rc == OCR_OK) {
+        sb_puts(b, "<table>");
+        for (int r = 0; r < R; r++) {
+            sb_puts(b, "\n<tr>");
+            for (int c = 0; c < nc; c++) {
+                const lay_cell *x = &bt->cells[c];
+                if (x->row != r) continue;
+                char attr[64] = "";
+                size_t al = 0;
+                if (x->row_span > 1) al += (size_t)snprintf(attr + al, sizeof attr - al, " rowspan=\"%d\"", x->row_span);
+                if (x->col_span > 1 && al < sizeof attr)
+                    snprintf(attr + al, sizeof attr - al, " colspan=\"%d\"", x->col_span);
+                sb_puts(b, "<td");
+                sb_puts(b, attr);
+                sb_puts(b, ">");
+                put_escaped(b, cell[c], true);
+                sb_puts(b, "</td>");
+            }
+            sb_puts(b, "</tr>");
+        }
+        sb_puts(b, "\n</table>");
+    }
+    for (int c = 0; cell && c < nc; c++) free(cell[c]);
+    free(cell);
+    free(sel);
+    return rc;
+}
+
+/* --------------------------------------------------------------- blocks */
+
+ocr_status pipe_assemble_block(const lay_page *lp, int bi, const char *const *lines, char **out,
+                               ocr_err *e)
+{
+    *out = NULL;
+    if (bi < 0 || bi >= lp->n_blocks)
+        return ocr_err_set(e, OCR_E_ARG, "pipe_assemble_block: block %d of %d", bi, lp->n_blocks);
+    const lay_block *bl = &lp->blocks[bi];
+    sbuf b = {0};
+    ocr_status rc = OCR_OK;
+    if (bl->type == LAY_FIGURE) return sb_take(&b, out, "pipe_assemble_block", e);
+    if (bl->type == LAY_TABLE && bl->n_cells > 0 && bl->n_rows > 0 && bl->n_cols > 0) {
+        rc = put_table(&b, bl, lines, e);
+        if (rc != OCR_OK) {
+            free(b.p);
+            return rc;
+        }
+        return sb_take(&b, out, "pipe_assemble_block", e);
+    }
+    if (bl->type == LAY_FORMULA) {
+        sbuf f = {0};
+        for (int i = 0; lines && i < bl->n_lines; i++) {
+            if (!lines[i]) continue;
+            size_t n0 = f.n;
+            if (f.n) sb_puts(&f, " \\\\ ");
+            size_t n1 = f.n;
+            put_latex(&f, lines[i]);
+            if (f.n == n1 && !f.oom) f.p[f.n = n0] = 0; /* nothing read: no separator */
+        }
+        if (f.n) {
+            sb_puts(&b, "$$\n");
+            sb_put(&b, f.p, f.n);
+            sb_puts(&b, "\n$$");
+        }
+        b.oom = b.oom || f.oom;
+        free(f.p);
+        return sb_take(&b, out, "pipe_assemble_block", e);
+    }
+    char *joined = NULL;
+    static const char *const none[1] = {NULL};
+    rc = pipe_assemble_join(lines ? lines : none, lines ? bl->n_lines : 0, &joined, e);
+    if (rc != OCR_OK) return rc;
+    if (*joined) {
+        switch (bl->type) {
+        case LAY_HEADING:
+            sb_puts(&b, pipe_assemble_heading_level(lp, bl) == 1 ? "# " : "## ");
+            sb_puts(&b, joined);
+            break;
+        case LAY_LIST_ITEM: put_list_item(&b, joined); break;
+        case LAY_PARAGRAPH:
+        case LAY_TABLE: /* no cell grid: its text as a paragraph */
+            put_paragraph(&b, joined);
+            break;
+        default: sb_puts(&b, joined); break; /* header, footer, page number */
+        }
+    }
+    free(joined);
+    return sb_take(&b, out, "pipe_assemble_block", e);
+}
+
+ocr_status pipe_assemble_page(const lay_page *lp, pipe_line_texts text,
+                              const lay_clean_result *clean, pipe_page *pg, ocr_err *e)
+{
+    pg->width = clean ? clean->in_width : lp->width;
+    pg->height = clean ? clean->in_height : lp->height;
+    ocr_status rc = OCR_OK;
+    for (int i = 0; rc == OCR_OK && i < lp->n_blocks;) {
+        const lay_block *bl = &lp->blocks[i];
+        /* A run of list items of one column is one list block. */
+        int j = i + 1;
+        if (bl->type == LAY_LIST_ITEM)
+            while (j < lp->n_blocks && lp->blocks[j].type == LAY_LIST_ITEM &&
+                   lp->blocks[j].column == bl->column)
+                j++;
+        int level = bl->type == LAY_HEADING ? pipe_assemble_heading_level(lp, bl) : bl->level;
+        const char *lab = lay_type_doc_label(bl->type, level);
+        sbuf b = {0};
+        for (int k = i; rc == OCR_OK && k < j; k++) {
+            char *md = NULL;
+            rc = pipe_assemble_block(lp, k, text ? text[k] : NULL, &md, e);
+            if (rc == OCR_OK && *md) {
+                if (b.n) sb_puts(&b, "\n");
+                sb_puts(&b, md);
+            }
+            free(md);
+        }
+        if (b.oom && rc == OCR_OK) rc = ocr_err_set(e, OCR_E_NOMEM, "pipe_assemble_page: out of memory");
+        pipe_block *pb = NULL;
+        if (rc == OCR_OK)
+            rc = pipe_page_add_block(pg, &pb, lab, strlen(lab), b.p ? b.p : "", b.n, e);
+        free(b.p);
+        for (int k = i; rc == OCR_OK && k < j; k++) {
+            pipe_box x = lp->blocks[k].box;
+            if (clean) x = lay_clean_map_box(clean, x);
+            rc = pipe_block_add_box(pb, x, e);
+        }
+        i = j;
+    }
+    return rc;
+}

@@ -1,0 +1,452 @@
+/* tests/test_assemble.c — Markdown assembly (pipeline/pipe_assemble.c) on
+ * hand-built layout pages with given line texts, exact expected Markdown
+ * through the document writer; and the vlocr-nano page driver
+ * (pipeline/pipe_nano.c) end to end on a page typeset here with
+ * pango/cairo, checking structure only (the model's reading is not
+ * judged). The end-to-end test needs models/vlocr-nano (SKIP without). */
+#include <cairo.h>
+#include <pango/pangocairo.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "pipeline/pipe.h"
+#include "tests/tst.h"
+
+#define CHECK TST_CHECK
+#define MAXB 16
+#define MAXL 16
+
+/* ------------------------------------------------- hand-built pages */
+
+typedef struct {
+    lay_page lp;
+    lay_block b[MAXB];
+    lay_line l[MAXB][MAXL];
+    lay_cell c[MAXB][MAXL];
+    const char *t[MAXB][MAXL];
+    const char *const *tb[MAXB];
+} hpage;
+
+static void hp_init(hpage *h)
+{
+    memset(h, 0, sizeof *h);
+    h->lp.width = 1000;
+    h->lp.height = 1400;
+    h->lp.blocks = h->b;
+    h->lp.size = 20;
+    h->lp.x_height = 9;
+    h->lp.char_h = 14;
+    h->lp.n_columns = 1;
+}
+
+/* A block of `type` at y with lines of `size`; returns it. */
+static lay_block *hp_block(hpage *h, lay_type type, int y, float size, const char *const *texts, int n)
+{
+    int bi = h->lp.n_blocks++;
+    lay_block *b = &h->b[bi];
+    b->type = type;
+    b->level = 1;
+    b->lines = h->l[bi];
+    b->n_lines = n;
+    b->box = (pipe_box){100, y, 900, y + (n ? n : 1) * 30};
+    for (int i = 0; i < n; i++) {
+        lay_line *l = &h->l[bi][i];
+        l->box = (pipe_box){100, y + 30 * i, 900, y + 30 * i + 25};
+        l->crop = l->box;
+        l->size = size;
+        l->x_height = size * 0.45f;
+        l->cell = -1;
+        h->t[bi][i] = texts[i];
+    }
+    h->tb[bi] = h->t[bi];
+    return b;
+}
+
+/* Assemble into a one-page document and render it in format f. */
+static char *hp_render(hpage *h, pipe_format f, const char *crops_dir)
+{
+    pipe_doc d;
+    pipe_page *pg = NULL;
+    ocr_err e = {0};
+    char *out = NULL;
+    size_t n = 0;
+    if (pipe_doc_init(&d, "hand", &e) != OCR_OK) return NULL;
+    ocr_status rc = pipe_doc_add_page(&d, &pg, 1, h->lp.width, h->lp.height, &e);
+    if (rc == OCR_OK) rc = pipe_assemble_page(&h->lp, (pipe_line_texts)h->tb, NULL, pg, &e);
+    if (rc == OCR_OK && crops_dir) {
+        PIX *pix = pixCreate(h->lp.width, h->lp.height, 8);
+        pixSetAll(pix);
+        rc = pipe_page_save_crops(pg, pix, crops_dir, "imgs", &e);
+        pixDestroy(&pix);
+    }
+    if (rc == OCR_OK) rc = pipe_doc_render(&d, f, &out, &n, &e);
+    CHECK(rc == OCR_OK, "assemble + render: %s", e.msg);
+    pipe_doc_free(&d);
+    return out;
+}
+
+static void expect_md(hpage *h, const char *want, const char *what)
+{
+    char *got = hp_render(h, PIPE_FMT_MD, NULL);
+    CHECK(got && !strcmp(got, want), "%s:\n--- got\n%s--- want\n%s", what, got ? got : "(null)", want);
+    free(got);
+}
+
+static void test_join(void)
+{
+    const char *a[] = {"  The exam-", "ple shows", NULL, "  ", "well-", "Known words-", "\xc3\xa9t\xc3\xa9", "a -",
+                       "b soft\xc2\xad", "Hyphen"};
+    char *s = NULL;
+    ocr_err e = {0};
+    CHECK(pipe_assemble_join(a, 10, &s, &e) == OCR_OK, "join");
+    const char *want = "The example shows well-Known words\xc3\xa9t\xc3\xa9 a - b softHyphen";
+    CHECK(s && !strcmp(s, want), "join: '%s'", s ? s : "(null)");
+    free(s);
+    CHECK(pipe_assemble_join(a, 0, &s, &e) == OCR_OK && s && !*s, "join of nothing is \"\"");
+    free(s);
+}
+
+static void test_headings_paragraphs(void)
+{
+    hpage h;
+    hp_init(&h);
+    const char *t1[] = {"Reading Pages"};
+    const char *t2[] = {"Background"};
+    const char *t3[] = {"A scanned page is first clea-", "ned: its skew is re-", "Moved and the", "page is flat."};
+    const char *t4[] = {"# not a heading", "really"};
+    const char *t5[] = {"1. not a list"};
+    hp_block(&h, LAY_HEADING, 50, 36, t1, 1);
+    hp_block(&h, LAY_HEADING, 120, 24, t2, 1)->level = 2;
+    hp_block(&h, LAY_PARAGRAPH, 200, 20, t3, 4);
+    hp_block(&h, LAY_PARAGRAPH, 400, 20, t4, 2);
+    hp_block(&h, LAY_PARAGRAPH, 500, 20, t5, 1);
+    expect_md(&h,
+              "# Reading Pages\n\n## Background\n\n"
+              "A scanned page is first cleaned: its skew is re-Moved and the page is flat.\n\n"
+              "\\# not a heading really\n\n1\\. not a list\n",
+              "headings and paragraphs");
+    CHECK(pipe_assemble_heading_level(&h.lp, &h.b[0]) == 1, "36 px over a 20 px body is level 1");
+    CHECK(pipe_assemble_heading_level(&h.lp, &h.b[1]) == 2, "24 px over 20 px is level 2");
+    h.lp.size = 0, h.lp.x_height = 0, h.lp.char_h = 0;
+    CHECK(pipe_assemble_heading_level(&h.lp, &h.b[1]) == 2, "no body statistics: the layout's level");
+    h.b[1].level = 1;
+    CHECK(pipe_assemble_heading_level(&h.lp, &h.b[1]) == 1, "no body statistics: the layout's level 1");
+    /* The document labels agree with the levels. */
+    hp_init(&h);
+    hp_block(&h, LAY_HEADING, 50, 36, t1, 1);
+    hp_block(&h, LAY_HEADING, 120, 24, t2, 1);
+    char *js = hp_render(&h, PIPE_FMT_JSON, NULL);
+    CHECK(js && strstr(js, "\"type\":\"title\"") && strstr(js, "\"type\":\"sub_title\""), "labels title, sub_title: %s",
+          js ? js : "");
+    free(js);
+}
+
+static void test_lists(void)
+{
+    hpage h;
+    hp_init(&h);
+    const char *i1[] = {"\xe2\x80\xa2 First item that runs on-", "to a second line"};
+    const char *i2[] = {"\xe2\x97\xa6Second"};
+    const char *i3[] = {"\xe2\x96\xaa third"};
+    const char *i4[] = {"\xe2\x80\x93 fourth"};
+    const char *i5[] = {"* fifth"};
+    const char *i6[] = {"no bullet read"};
+    const char *p[] = {"Between."};
+    const char *n1[] = {"1. one"};
+    const char *n2[] = {"2) two"};
+    const char *n3[] = {"(3) three"};
+    hp_block(&h, LAY_LIST_ITEM, 50, 20, i1, 2);
+    hp_block(&h, LAY_LIST_ITEM, 110, 20, i2, 1);
+    hp_block(&h, LAY_LIST_ITEM, 140, 20, i3, 1);
+    hp_block(&h, LAY_LIST_ITEM, 170, 20, i4, 1);
+    hp_block(&h, LAY_LIST_ITEM, 200, 20, i5, 1);
+    hp_block(&h, LAY_LIST_ITEM, 230, 20, i6, 1);
+    hp_block(&h, LAY_PARAGRAPH, 260, 20, p, 1);
+    hp_block(&h, LAY_LIST_ITEM, 300, 20, n1, 1);
+    hp_block(&h, LAY_LIST_ITEM, 330, 20, n2, 1);
+    hp_block(&h, LAY_LIST_ITEM, 360, 20, n3, 1);
+    expect_md(&h,
+              "- First item that runs onto a second line\n- Second\n- third\n- fourth\n- fifth\n"
+              "- no bullet read\n\nBetween.\n\n1. one\n2. two\n3. three\n",
+              "lists");
+    char *js = hp_render(&h, PIPE_FMT_JSON, NULL);
+    CHECK(js && strstr(js, "\"boxes\":[[100,50,900,110],[100,110,900,140]"), "a list block keeps one box per item");
+    free(js);
+}
+
+static void test_tables(void)
+{
+    hpage h;
+    hp_init(&h);
+    const char *t[] = {"Item", "Qty", "Paper", "1|2", "Ink", "3", "more"};
+    lay_block *b = hp_block(&h, LAY_TABLE, 50, 20, t, 7);
+    b->cells = h.c[0];
+    b->n_cells = 6, b->n_rows = 3, b->n_cols = 2;
+    for (int i = 0; i < 6; i++) h.c[0][i] = (lay_cell){{0, 0, 0, 0}, i / 2, i % 2, 1, 1};
+    for (int i = 0; i < 7; i++) h.l[0][i].cell = i < 6 ? i : 5;
+    expect_md(&h, "| Item | Qty |\n| --- | --- |\n| Paper | 1\\|2 |\n| Ink | 3 more |\n", "pipe table");
+    /* A hole in the grid stays an empty cell. */
+    h.l[0][2].cell = h.l[0][3].cell = 4;
+    b->n_cells = 5;
+    h.c[0][2] = (lay_cell){{0, 0, 0, 0}, 2, 0, 1, 1};
+    h.c[0][3] = (lay_cell){{0, 0, 0, 0}, 1, 1, 1, 1};
+    h.c[0][4] = (lay_cell){{0, 0, 0, 0}, 2, 1, 1, 1};
+    for (int i = 0; i < 7; i++) h.l[0][i].cell = (int[]){0, 1, 2, 3, 4, 4, 4}[i];
+    expect_md(&h, "| Item | Qty |\n| --- | --- |\n| | 1\\|2 |\n| Paper | Ink 3 more |\n", "pipe table with a hole");
+
+    /* Spans: HTML. */
+    hp_init(&h);
+    const char *s[] = {"Name", "Scores", "A<B", "1", "2"};
+    b = hp_block(&h, LAY_TABLE, 50, 20, s, 5);
+    b->cells = h.c[0];
+    b->n_cells = 5, b->n_rows = 2, b->n_cols = 3;
+    h.c[0][0] = (lay_cell){{0, 0, 0, 0}, 0, 0, 2, 1};
+    h.c[0][1] = (lay_cell){{0, 0, 0, 0}, 0, 1, 1, 2};
+    h.c[0][2] = (lay_cell){{0, 0, 0, 0}, 1, 1, 1, 1};
+    h.c[0][3] = (lay_cell){{0, 0, 0, 0}, 1, 2, 1, 1};
+    h.c[0][4] = (lay_cell){{0, 0, 0, 0}, 1, 0, 0, 0}; /* an empty cell of no lines */
+    int cell_of[5] = {0, 1, 2, 3, 3};
+    h.b[0].n_cells = 4;
+    for (int i = 0; i < 5; i++) h.l[0][i].cell = cell_of[i];
+    expect_md(&h,
+              "<table>\n<tr><td rowspan=\"2\">Name</td><td colspan=\"2\">Scores</td></tr>\n"
+              "<tr><td>A&lt;B</td><td>1 2</td></tr>\n</table>\n",
+              "HTML table for spans");
+}
+
+static void test_formulas_figures_furniture(void)
+{
+    hpage h;
+    hp_init(&h);
+    const char *hd[] = {"Running head"};
+    const char *p[] = {"Energy is $E = mc^2$ as", "usual."};
+    const char *f[] = {"$$ \\int_0^1 x\\,dx = \\frac{1}{2} $$", "\\[a = b\\]", NULL};
+    const char *fig[] = {"ignored"};
+    const char *ft[] = {"Footer text"};
+    const char *pn[] = {"7"};
+    hp_block(&h, LAY_HEADER, 10, 14, hd, 1);
+    hp_block(&h, LAY_PARAGRAPH, 100, 20, p, 2);
+    hp_block(&h, LAY_FORMULA, 200, 20, f, 3);
+    hp_block(&h, LAY_FIGURE, 400, 20, fig, 0)->box = (pipe_box){200, 400, 600, 700};
+    hp_block(&h, LAY_FOOTER, 1300, 14, ft, 1);
+    hp_block(&h, LAY_PAGE_NUMBER, 1350, 14, pn, 1);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/assemble-imgs", tst_tmpdir());
+    char *md = hp_render(&h, PIPE_FMT_MD, dir);
+    const char *want = "Energy is $E = mc^2$ as usual.\n\n$$\n\\int_0^1 x\\,dx = \\frac{1}{2} \\\\ a = b\n$$\n\n"
+                       "![](imgs/1-0.png)\n";
+    CHECK(md && !strcmp(md, want), "formulas, figure, furniture dropped:\n--- got\n%s--- want\n%s",
+          md ? md : "(null)", want);
+    free(md);
+    char path[600];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/1-0.png", dir);
+    CHECK(stat(path, &sb) == 0 && sb.st_size > 0, "figure crop saved at %s", path);
+    char *js = hp_render(&h, PIPE_FMT_JSON, NULL);
+    CHECK(js && strstr(js, "\"type\":\"header\"") && strstr(js, "Running head") && strstr(js, "\"type\":\"footer\"") &&
+              strstr(js, "\"type\":\"page_number\"") && strstr(js, "\"type\":\"equation\"") &&
+              strstr(js, "\"type\":\"image\""),
+          "JSON keeps every block with its type: %s", js ? js : "");
+    free(js);
+    char *txt = hp_render(&h, PIPE_FMT_TXT, NULL);
+    CHECK(txt && strstr(txt, "Running head") && strstr(txt, "Footer text"), "text keeps the furniture");
+    free(txt);
+    char *hocr = hp_render(&h, PIPE_FMT_HOCR, NULL);
+    CHECK(hocr && strstr(hocr, "ocr_photo") && strstr(hocr, "usual."), "hOCR renders the blocks");
+    free(hocr);
+    /* A DeepSeek-OCR page (raw output present) keeps its header in Markdown. */
+    pipe_doc d;
+    pipe_page *pg;
+    ocr_err e = {0};
+    pipe_doc_init(&d, "ds", &e);
+    pipe_doc_add_page(&d, &pg, 1, 100, 100, &e);
+    pg->raw = strdup("x");
+    pipe_page_add_block(pg, NULL, "header", 6, "Head", 4, &e);
+    char *o = NULL;
+    CHECK(pipe_doc_render(&d, PIPE_FMT_MD, &o, NULL, &e) == OCR_OK && o && !strcmp(o, "Head\n"),
+          "DeepSeek-OCR pages are unchanged: '%s'", o ? o : "");
+    free(o);
+    pipe_doc_free(&d);
+    /* Unread lines and an empty page. */
+    hp_init(&h);
+    const char *none[] = {NULL, NULL};
+    hp_block(&h, LAY_HEADING, 50, 36, none, 2);
+    hp_block(&h, LAY_FORMULA, 150, 20, none, 2);
+    expect_md(&h, "", "nothing read: no Markdown");
+}
+
+/* ------------------------------------------------- end to end (nano) */
+
+#define PW 1000
+#define PH 1300
+
+static int typeset(cairo_t *cr, int x, int y, int width, double px, bool bold, const char *s)
+{
+    PangoLayout *lay = pango_cairo_create_layout(cr);
+    PangoFontDescription *fd = pango_font_description_from_string("DejaVu Serif");
+    pango_font_description_set_absolute_size(fd, px * PANGO_SCALE);
+    if (bold) pango_font_description_set_weight(fd, PANGO_WEIGHT_BOLD);
+    pango_layout_set_font_description(lay, fd);
+    pango_font_description_free(fd);
+    pango_layout_set_width(lay, width * PANGO_SCALE);
+    pango_layout_set_wrap(lay, PANGO_WRAP_WORD);
+    pango_layout_set_text(lay, s, -1);
+    cairo_move_to(cr, x, y);
+    pango_cairo_show_layout(cr, lay);
+    int w, h;
+    pango_layout_get_pixel_size(lay, &w, &h);
+    g_object_unref(lay);
+    return h;
+}
+
+static PIX *synthetic_page(void)
+{
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, PW, PH);
+    cairo_t *cr = cairo_create(s);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    int x = 90, w = 820, y = 80;
+    y += typeset(cr, x, y, w, 32, true, "Reading Pages Without Help") + 30;
+    y += typeset(cr, x, y, w, 17, false,
+                 "A scanned page is first cleaned: its skew is measured and removed, the background "
+                 "is flattened and a binary copy is made for the analysis of its layout.") + 16;
+    y += typeset(cr, x, y, w, 17, false,
+                 "Layout analysis then finds columns, blocks and text lines and puts them in reading "
+                 "order, so that each line can be read by the recogniser on its own.") + 18;
+    static const char *items[3] = {"Find the orientation of the page.", "Measure and remove the skew.",
+                                   "Group the lines into blocks."};
+    for (int i = 0; i < 3; i++) {
+        typeset(cr, x + 20, y, 30, 17, false, "\xe2\x80\xa2");
+        y += typeset(cr, x + 50, y, w - 50, 17, false, items[i]) + 8;
+    }
+    y += 40;
+    static const char *cells[3][3] = {{"Item", "Count", "Price"}, {"Paper", "12", "3.50"}, {"Ink", "3", "18.25"}};
+    int tx = 150, cw = 220, rh = 52;
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 3; c++) typeset(cr, tx + c * cw + 16, y + r * rh + 14, cw - 30, 17, false, cells[r][c]);
+    cairo_set_line_width(cr, 2);
+    for (int r = 0; r <= 3; r++) {
+        cairo_move_to(cr, tx, y + r * rh + 0.5);
+        cairo_line_to(cr, tx + 3 * cw, y + r * rh + 0.5);
+    }
+    for (int c = 0; c <= 3; c++) {
+        cairo_move_to(cr, tx + c * cw + 0.5, y);
+        cairo_line_to(cr, tx + c * cw + 0.5, y + 3 * rh);
+    }
+    cairo_stroke(cr);
+    cairo_surface_flush(s);
+    const unsigned char *d = cairo_image_surface_get_data(s);
+    int stride = cairo_image_surface_get_stride(s);
+    PIX *p = pixCreate(PW, PH, 8);
+    for (int yy = 0; p && yy < PH; yy++) {
+        const uint32_t *row = (const uint32_t *)(const void *)(d + (size_t)yy * (size_t)stride);
+        for (int xx = 0; xx < PW; xx++) pixSetPixel(p, xx, yy, (row[xx] >> 8) & 0xff);
+    }
+    cairo_destroy(cr);
+    cairo_surface_destroy(s);
+    return p;
+}
+
+/* Lines of md that start a pipe-table row, and the columns of the first. */
+static void pipe_table_shape(const char *md, int *rows, int *cols)
+{
+    *rows = *cols = 0;
+    for (const char *l = md; l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        if (n > 1 && l[0] == '|' && l[n - 1] == '|') {
+            if (*rows == 0)
+                for (size_t i = 0; i + 1 < n; i++) *cols += l[i] == '|' && (i == 0 || l[i - 1] != '\\');
+            if (!(n > 4 && !strncmp(l, "| ---", 5))) (*rows)++;
+        }
+        l = nl ? nl + 1 : NULL;
+    }
+}
+
+static void test_nano_page(void)
+{
+    const char *dir = "models/vlocr-nano";
+    struct stat sb;
+    if (stat("models/vlocr-nano/model.safetensors", &sb) != 0) {
+        tst_skip("nano page", "models/vlocr-nano/model.safetensors not found");
+        return;
+    }
+    CHECK(pipe_nano_is_model_dir(dir), "models/vlocr-nano is a vlocr-nano directory");
+    CHECK(!pipe_nano_is_model_dir("tests"), "tests/ is not");
+    pipe_nano_params p = pipe_nano_default_params();
+    p.threads = 1;
+    pipe_nano *n = NULL;
+    ocr_err e = {0};
+    if (!CHECK(pipe_nano_create(&n, dir, &p, &e) == OCR_OK, "load: %s", e.msg)) return;
+    PIX *pix = synthetic_page();
+    pipe_doc d;
+    pipe_page *pg = NULL;
+    pipe_doc_init(&d, "synthetic", &e);
+    pipe_doc_add_page(&d, &pg, 1, PW, PH, &e);
+    lay_page lp;
+    lay_clean_result cl;
+    memset(&lp, 0, sizeof lp);
+    memset(&cl, 0, sizeof cl);
+    ocr_status rc = pipe_nano_page_layout(n, pix, pg, &lp, &cl, &e);
+    CHECK(rc == OCR_OK, "page: %s", e.msg);
+    char *md = NULL;
+    if (rc == OCR_OK && pipe_doc_render(&d, PIPE_FMT_MD, &md, NULL, &e) == OCR_OK) {
+        if (getenv("VLOCR_ASSEMBLE_DUMP")) fprintf(stderr, "%s", md);
+        CHECK(pg->width == PW && pg->height == PH && pg->n_blocks >= 4, "%d blocks", pg->n_blocks);
+        CHECK(!strncmp(md, "# ", 2) || strstr(md, "\n# "), "a '# ' heading line:\n%s", md);
+        int rows, cols;
+        pipe_table_shape(md, &rows, &cols);
+        /* The layout's table, as the layout found it, is what the
+         * Markdown must show; the page has a 3x3 ruled table. */
+        int t_rows = 0, t_cols = 0;
+        for (int i = 0; i < lp.n_blocks; i++)
+            if (lp.blocks[i].type == LAY_TABLE) t_rows = lp.blocks[i].n_rows, t_cols = lp.blocks[i].n_cols;
+        CHECK(t_rows == 3 && t_cols == 3, "layout table %dx%d", t_rows, t_cols);
+        CHECK(rows == 3 && cols == 3, "a 3x3 pipe table: %d rows, %d cols:\n%s", rows, cols, md);
+        int items = 0, list_lines = 0;
+        for (int i = 0; i < lp.n_blocks; i++) items += lp.blocks[i].type == LAY_LIST_ITEM;
+        /* "- ", or "N. " when the model read the bullet as a number. */
+        for (const char *l = md; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+            size_t k = strspn(l, "0123456789");
+            list_lines += !strncmp(l, "- ", 2) || (k > 0 && k < 4 && !strncmp(l + k, ". ", 2));
+        }
+        CHECK(items >= 1 && list_lines == items, "every list item starts with '- ' (or 'N. '): %d items, %d lines",
+              items, list_lines);
+        int paras = 0;
+        for (int i = 0; i < pg->n_blocks; i++) paras += !strcmp(pg->blocks[i].type, "text");
+        CHECK(paras >= 2, "two paragraphs: %d", paras);
+    }
+    free(md);
+    /* The crop-by-crop path gives the same blocks. */
+    pipe_nano_destroy(&n);
+    p.batch = false;
+    if (CHECK(pipe_nano_create(&n, dir, &p, &e) == OCR_OK, "load: %s", e.msg)) {
+        pipe_page pg2;
+        memset(&pg2, 0, sizeof pg2);
+        CHECK(pipe_nano_page(n, pix, &pg2, &e) == OCR_OK && pg2.n_blocks == pg->n_blocks,
+              "crop by crop: %d blocks", pg2.n_blocks);
+        for (int i = 0; i < pg2.n_blocks && i < pg->n_blocks; i++)
+            CHECK(!strcmp(pg2.blocks[i].type, pg->blocks[i].type), "block %d type", i);
+        pipe_page_free(&pg2);
+    }
+    lay_page_free(&lp);
+    lay_clean_result_free(&cl);
+    pipe_doc_free(&d);
+    pixDestroy(&pix);
+    pipe_nano_destroy(&n);
+}
+
+int main(void)
+{
+    img_lept_quiet();
+    TST_RUN(test_join);
+    TST_RUN(test_headings_paragraphs);
+    TST_RUN(test_lists);
+    TST_RUN(test_tables);
+    TST_RUN(test_formulas_figures_furniture);
+    TST_RUN(test_nano_page);
+    return tst_finish();
+}
