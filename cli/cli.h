@@ -24,6 +24,7 @@ int cli_synth_main(int argc, char **argv);   /* vlocr synth --kind ... */
 int cli_read_main(int argc, char **argv);    /* vlocr [opts] FILE... */
 int cli_probe_main(int argc, char **argv);   /* vlocr probe FILE... */
 int cli_train_main(int argc, char **argv);   /* vlocr train --recipe R --run DIR */
+int cli_layout_main(int argc, char **argv);  /* vlocr layout [--overlay PNG] FILE... */
 int cli_recognize_main(int argc, char **argv); /* vlocr recognize [--region K] IMAGE... */
 /* Read each of n inputs (paths, "-" = stdin) as one region crop (region
  * line|cell|formula) with the vlocr-nano model in `model`; print one result

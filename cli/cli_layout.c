@@ -15,7 +15,6 @@
 #include "cli/cli.h"
 #include "pipeline/pipe.h"
 
-int cli_layout_main(int argc, char **argv);
 
 static void usage(FILE *f)
 {

@@ -18,6 +18,8 @@ static void usage(FILE *f)
             "  vlocr conform FIXTURE_DIR [--common DIR]\n"
             "                                compare the engine with official-code fixtures, stage by stage\n"
             "  vlocr synth --kind K ...      write synthetic training samples for inspection\n"
+            "  vlocr layout [--overlay OUT.png] [-f json] FILE...\n"
+            "                                page cleanup and layout: blocks, lines, tables, reading order\n"
             "  vlocr recognize [--region line|cell|formula] IMAGE...\n"
             "                                read region crops (a text line, a cell, a formula) with vlocr-nano\n"
             "  vlocr train --recipe R --run DIR [--resume]\n"
@@ -78,6 +80,7 @@ int main(int argc, char **argv)
         {"info", cli_info_main},       {"conform", cli_conform_main},
         {"synth", cli_synth_main},     {"probe", cli_probe_main},
         {"train", cli_train_main},     {"recognize", cli_recognize_main},
+        {"layout", cli_layout_main},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
