@@ -15,7 +15,6 @@
 #include "cli/cli.h"
 #include "pipeline/pipe.h"
 
-
 static void usage(FILE *f)
 {
     fprintf(f,
