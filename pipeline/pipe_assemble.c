@@ -1,7 +1,8 @@
 /* pipeline/pipe_assemble.c — Markdown from typed layout blocks and the
  * texts vlocr-nano read from their lines.
  *
- * Each block becomes one document block whose text is its Markdown, so the
+ * Each block becomes one document block whose text is its Markdown and
+ * whose lines are the lines read (ink box, text as read), so the
  * writers (pipe_write.c, pipe_hocr.c) and the batch runner's checkpoints
  * handle these pages exactly like DeepSeek-OCR pages:
  *   heading     `#`/`##` by the size of its lines against the body's
@@ -386,7 +387,39 @@ ocr_status pipe_assemble_block(const lay_page *lp, int bi, const char *const *li
     return sb_take(&b, out, "pipe_assemble_block", e);
 }
 
-ocr_status pipe_assemble_page(const lay_page *lp, pipe_line_texts text,
+/* b clipped to c (empty at c's corner when they do not meet). */
+static pipe_box clip_to(pipe_box b, pipe_box c)
+{
+    if (b.x1 < c.x1) b.x1 = c.x1;
+    if (b.y1 < c.y1) b.y1 = c.y1;
+    if (b.x2 > c.x2) b.x2 = c.x2;
+    if (b.y2 > c.y2) b.y2 = c.y2;
+    if (b.x2 < b.x1) b.x2 = b.x1;
+    if (b.y2 < b.y1) b.y2 = b.y1;
+    if (b.x1 > c.x2) b.x1 = b.x2 = c.x2;
+    if (b.y1 > c.y2) b.y1 = b.y2 = c.y2;
+    return b;
+}
+
+/* The lines of layout block k that were read, as lines of pb: ink box
+ * (mapped like the block's box, and kept inside it), text as read. */
+static ocr_status add_lines(const lay_block *bl, const char *const *text, const float *conf,
+                            const lay_clean_result *clean, pipe_block *pb, ocr_err *e)
+{
+    if (bl->type == LAY_FIGURE || !text) return OCR_OK;
+    pipe_box bb = clean ? lay_clean_map_box(clean, bl->box) : bl->box;
+    for (int l = 0; l < bl->n_lines; l++) {
+        if (!text[l]) continue;
+        pipe_box x = bl->lines[l].box;
+        if (clean) x = lay_clean_map_box(clean, x);
+        x = clip_to(x, bb);
+        ocr_status rc = pipe_block_add_line(pb, &x, text[l], strlen(text[l]), conf ? conf[l] : -1.0f, e);
+        if (rc != OCR_OK) return rc;
+    }
+    return OCR_OK;
+}
+
+ocr_status pipe_assemble_page(const lay_page *lp, pipe_line_texts text, pipe_line_confs conf,
                               const lay_clean_result *clean, pipe_page *pg, ocr_err *e)
 {
     pg->width = clean ? clean->in_width : lp->width;
@@ -422,6 +455,8 @@ ocr_status pipe_assemble_page(const lay_page *lp, pipe_line_texts text,
             if (clean) x = lay_clean_map_box(clean, x);
             rc = pipe_block_add_box(pb, x, e);
         }
+        for (int k = i; rc == OCR_OK && k < j; k++)
+            rc = add_lines(&lp->blocks[k], text ? text[k] : NULL, conf ? conf[k] : NULL, clean, pb, e);
         i = j;
     }
     return rc;

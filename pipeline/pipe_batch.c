@@ -360,8 +360,12 @@ static int clean_stale(batch *b)
  *
  * A finished page of a multi-page document as JSON, so that a killed run's
  * rerun redoes only unfinished pages. Everything the writers read is kept
- * exactly; a string that is not valid UTF-8 (jansson refuses those) is kept
- * as {"hex": ...}. */
+ * exactly (blocks with their boxes, crops and lines); a string that is not
+ * valid UTF-8 (jansson refuses those) is kept as {"hex": ...}. A checkpoint
+ * of another format version (1: before lines) is not taken: its page is
+ * redone. */
+
+#define CK_VERSION 2
 
 static json_t *ck_str(const char *s)
 {
@@ -436,14 +440,26 @@ static ocr_status ck_write(const char *path, const pipe_page *pg, ocr_err *e)
             ok = json_array_append_new(boxes, json_pack("[iiii]", x->x1, x->y1, x->x2, x->y2)) == 0;
             if (ok && bl->crops) ok = json_array_append_new(crops, ck_str(bl->crops[k])) == 0;
         }
-        json_t *o = ok ? json_pack("{s:o, s:o, s:f, s:o, s:o}", "type", ck_str(bl->type), "text",
+        /* lines: [[x1,y1,x2,y2] or null, text, confidence], ... */
+        json_t *lines = ok ? json_array() : NULL;
+        ok = ok && lines;
+        for (int k = 0; ok && k < bl->n_lines; k++) {
+            const pipe_line *l = &bl->lines[k];
+            json_t *bx = l->has_box ? json_pack("[iiii]", l->box.x1, l->box.y1, l->box.x2, l->box.y2)
+                                    : json_null();
+            ok = json_array_append_new(lines, json_pack("[o, o, f]", bx, ck_str(l->text ? l->text : ""),
+                                                        (double)l->confidence)) == 0;
+        }
+        json_t *o = ok ? json_pack("{s:o, s:o, s:f, s:o, s:o, s:o}", "type", ck_str(bl->type), "text",
                                    ck_str(bl->text ? bl->text : ""), "confidence",
-                                   (double)bl->confidence, "boxes", boxes, "crops", crops)
+                                   (double)bl->confidence, "boxes", boxes, "crops", crops, "lines",
+                                   lines)
                        : NULL;
         if (!o) {
             if (!ok) {
                 json_decref(boxes);
                 json_decref(crops);
+                json_decref(lines);
             }
             ok = false;
         } else {
@@ -462,8 +478,8 @@ static ocr_status ck_write(const char *path, const pipe_page *pg, ocr_err *e)
                        : NULL;
     json_t *root = NULL;
     if (ok && stats) {
-        root = json_pack("{s:i, s:i, s:i, s:i, s:b, s:o, s:o, s:o, s:o}", "vlocr_page", 1, "number",
-                         pg->number, "width", pg->width, "height", pg->height, "grounded",
+        root = json_pack("{s:i, s:i, s:i, s:i, s:b, s:o, s:o, s:o, s:o}", "vlocr_page", CK_VERSION,
+                         "number", pg->number, "width", pg->width, "height", pg->height, "grounded",
                          pg->grounded, "raw", ck_str(pg->raw), "ids", ids, "stats", stats,
                          "blocks", blocks);
         ids = blocks = stats = NULL; /* stolen, even on failure */
@@ -487,7 +503,7 @@ static bool ck_read(const char *path, int number, pipe_page *pg)
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
     if (!root) return false;
-    bool ok = json_integer_value(json_object_get(root, "vlocr_page")) == 1 &&
+    bool ok = json_integer_value(json_object_get(root, "vlocr_page")) == CK_VERSION &&
               json_integer_value(json_object_get(root, "number")) == number;
     pg->number = number;
     pg->width = (int)json_integer_value(json_object_get(root, "width"));
@@ -549,6 +565,22 @@ static bool ck_read(const char *path, int number, pipe_page *pg)
                  (bl->crops = calloc((size_t)(bl->cap_boxes > 0 ? bl->cap_boxes : 1), sizeof *bl->crops));
             for (int k = 0; ok && k < bl->n_boxes; k++)
                 bl->crops[k] = ck_get_str(json_array_get(crops, (size_t)k), &ok);
+        }
+        json_t *lines = json_object_get(o, "lines");
+        ok = ok && json_is_array(lines);
+        for (size_t k = 0; ok && k < json_array_size(lines); k++) {
+            json_t *l = json_array_get(lines, k), *x = json_array_get(l, 0);
+            ok = json_array_size(l) == 3 && (json_is_null(x) || json_array_size(x) == 4) &&
+                 json_is_number(json_array_get(l, 2));
+            char *t = ok ? ck_get_str(json_array_get(l, 1), &ok) : NULL;
+            pipe_box bx = {(int)json_integer_value(json_array_get(x, 0)),
+                           (int)json_integer_value(json_array_get(x, 1)),
+                           (int)json_integer_value(json_array_get(x, 2)),
+                           (int)json_integer_value(json_array_get(x, 3))};
+            ok = ok && pipe_block_add_line(bl, json_is_null(x) ? NULL : &bx, t, t ? strlen(t) : 0,
+                                           (float)json_number_value(json_array_get(l, 2)),
+                                           NULL) == OCR_OK;
+            free(t);
         }
     }
     json_decref(root);

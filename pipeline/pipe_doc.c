@@ -1,6 +1,8 @@
 /* pipeline/pipe_doc.c — the document model: pages of blocks {type, boxes,
- * text, confidence}, filled by the recognisers (pipe_dsocr.c through the
- * grounding parser) and read by the writers (pipe_write*.c). */
+ * text, confidence, lines {box, text, confidence}}, filled by the
+ * recognisers (pipe_dsocr.c through the grounding parser and
+ * pipe_page_lines_from_text, pipe_nano.c through pipe_assemble.c) and read
+ * by the writers (pipe_write*.c, pipe_hocr.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +51,8 @@ static void block_free(pipe_block *b)
     free(b->type);
     free(b->text);
     free(b->boxes);
+    for (int i = 0; i < b->n_lines; i++) free(b->lines[i].text);
+    free(b->lines);
     memset(b, 0, sizeof *b);
 }
 
@@ -132,4 +136,65 @@ bool pipe_block_bbox(const pipe_block *b, pipe_box *out)
     }
     *out = u;
     return true;
+}
+
+ocr_status pipe_block_add_line(pipe_block *b, const pipe_box *box, const char *text, size_t len,
+                               float confidence, ocr_err *e)
+{
+    if (!grow((void **)&b->lines, &b->cap_lines, b->n_lines + 1, sizeof *b->lines))
+        return ocr_err_set(e, OCR_E_NOMEM, "pipe_block_add_line: out of memory");
+    pipe_line *l = &b->lines[b->n_lines];
+    memset(l, 0, sizeof *l);
+    if (!(l->text = dup_n(text ? text : "", text ? len : 0)))
+        return ocr_err_set(e, OCR_E_NOMEM, "pipe_block_add_line: out of memory");
+    if (box) {
+        l->box = *box;
+        l->has_box = true;
+    }
+    /* NaN and negatives: unknown; above 1 cannot be a probability. */
+    l->confidence = confidence >= 0 ? (confidence > 1 ? 1.0f : confidence) : -1.0f;
+    b->n_lines++;
+    return OCR_OK;
+}
+
+static bool blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+
+/* Non-blank lines of t[0..n): count, or (with b) add them as lines. */
+static ocr_status split_lines(pipe_block *b, const char *t, int *count, ocr_err *e)
+{
+    pipe_box u;
+    bool has = b ? pipe_block_bbox(b, &u) : false;
+    int k = 0;
+    for (const char *p = t; *p;) {
+        const char *q = strchr(p, '\n');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        size_t a = 0;
+        while (a < len && blank(p[a])) a++;
+        while (len > a && blank(p[len - 1])) len--;
+        if (len > a) {
+            if (b) {
+                pipe_box x = has && b->n_boxes == *count ? b->boxes[k] : u;
+                ocr_status rc = pipe_block_add_line(b, has ? &x : NULL, p + a, len - a, b->confidence, e);
+                if (rc != OCR_OK) return rc;
+            }
+            k++;
+        }
+        if (!q) break;
+        p = q + 1;
+    }
+    if (!b) *count = k;
+    return OCR_OK;
+}
+
+ocr_status pipe_page_lines_from_text(pipe_page *pg, ocr_err *e)
+{
+    for (int i = 0; i < pg->n_blocks; i++) {
+        pipe_block *b = &pg->blocks[i];
+        if (b->n_lines > 0 || !b->text) continue;
+        int n = 0;
+        split_lines(NULL, b->text, &n, e);
+        ocr_status rc = split_lines(b, b->text, &n, e);
+        if (rc != OCR_OK) return rc;
+    }
+    return OCR_OK;
 }

@@ -4,7 +4,8 @@
  *   image ─► vis_preprocess (mode: tiles + global view) ─► vis_encode (image
  *   rows) ─► [BOS] + ids(text before <image>) + image slots + ids(text after)
  *   ─► lm_generate (greedy, EOS, no-repeat n-gram) ─► decode with special
- *   tokens kept, EOS stripped, strip() ─► pipe_ground_parse into blocks.
+ *   tokens kept, EOS stripped, strip() ─► pipe_ground_parse into blocks
+ *   ─► pipe_page_lines_from_text (each block's text lines, block boxes).
  *
  * The model (pipe_dsocr) is read-only after load and may be shared; each
  * request runs on its own pipe_dsocr_state (encoder scratch, KV cache sized
@@ -452,5 +453,8 @@ ocr_status pipe_dsocr_page(pipe_dsocr_state *s, PIX *pix, pipe_page *pg, ocr_err
     rc = pipe_dsocr_run(s, rgb, w, h, pg, e);
     free(rgb);
     if (rc == OCR_OK) rc = pipe_ground_parse(pg, pg->raw, strlen(pg->raw), e);
+    /* The model locates blocks, not lines: each block's text lines get the
+     * block's box (or its i-th box), confidence unknown. */
+    if (rc == OCR_OK) rc = pipe_page_lines_from_text(pg, e);
     return rc;
 }

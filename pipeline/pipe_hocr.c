@@ -1,10 +1,13 @@
 /* pipeline/pipe_hocr.c — a document as hOCR (XHTML with the hOCR 1.2
  * classes), the format other OCR tools and PDF text-layer makers read.
  *
- * The recognisers give boxes per block, not per line, so an ocr_line's
- * bbox is the block's i-th box when the block has exactly one box per
- * text line (grounded outputs sometimes do), otherwise an equal share of
- * the block's box: good enough to place a text layer, not a measurement.
+ * An ocr_line is one of the block's lines (pipe_line) with its box and
+ * confidence. DeepSeek-OCR locates blocks, not lines, so its lines carry
+ * the block's box; those (a line whose box is its several-line block's
+ * whole box) and the lines of a block that has none (taken from its text)
+ * are placed as the block's i-th box when the block has exactly one box
+ * per line, otherwise as an equal share of the block's box: good enough to
+ * place a text layer, not a measurement.
  * Everything the model wrote is escaped, and bytes that XML cannot carry
  * (invalid UTF-8, C0 controls) are replaced, so the file always parses. */
 #include <stdarg.h>
@@ -134,16 +137,79 @@ static int count_lines(const char *t)
     return n;
 }
 
+static int wconf_of(float c)
+{
+    int w = (int)(c * 100.0f + 0.5f);
+    return w < 0 ? 0 : w > 100 ? 100 : w;
+}
+
+/* One ocr_line: bbox when has_box, x_wconf when conf >= 0, the text. */
+static void put_line(hbuf *b, int page_no, int *line_id, bool has_box, pipe_box lb, float conf,
+                     const char *t, size_t len)
+{
+    putf(b, "     <span class=\"ocr_line\" id=\"line_%d_%d\"", page_no, ++*line_id);
+    bool titled = false;
+    if (has_box) {
+        puts_(b, " title=\"");
+        put_bbox(b, lb);
+        titled = true;
+    }
+    if (conf >= 0) {
+        puts_(b, titled ? "; " : " title=\"");
+        putf(b, "x_wconf %d", wconf_of(conf));
+        titled = true;
+    }
+    if (titled) puts_(b, "\"");
+    puts_(b, ">");
+    put_text(b, t, len);
+    puts_(b, "</span>\n");
+}
+
+/* s[0..*len) without leading and trailing blanks: start returned, *len set. */
+static const char *trim_blank(const char *s, size_t *len)
+{
+    size_t n = *len;
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r')) n--;
+    size_t lead = 0;
+    while (lead < n && (s[lead] == ' ' || s[lead] == '\t')) lead++;
+    *len = n - lead;
+    return s + lead;
+}
+
+static bool same_box(pipe_box a, pipe_box b)
+{
+    return a.x1 == b.x1 && a.y1 == b.y1 && a.x2 == b.x2 && a.y2 == b.y2;
+}
+
+/* The estimate for line k of n in block blk (bounding box bb). */
+static pipe_box estimate(const pipe_block *blk, pipe_box bb, int k, int n)
+{
+    if (blk->n_boxes == n && n > 1) return blk->boxes[k];
+    pipe_box lb = bb;
+    if (n > 1) {
+        int h = bb.y2 - bb.y1;
+        lb.y1 = bb.y1 + (int)((long)h * k / n);
+        lb.y2 = bb.y1 + (int)((long)h * (k + 1) / n);
+    }
+    return lb;
+}
+
 static void render_block(hbuf *b, const pipe_block *blk, int page_no, int bi, int *line_id)
 {
-    pipe_box bb;
+    pipe_box bb = {0, 0, 0, 0};
     bool has_box = pipe_block_bbox(blk, &bb);
     const char *text = blk->text ? blk->text : "";
-    int n_lines = count_lines(text);
-    bool conf = blk->confidence >= 0;
-    int wconf = conf ? (int)(blk->confidence * 100.0f + 0.5f) : 0;
-    if (wconf < 0) wconf = 0;
-    if (wconf > 100) wconf = 100;
+    int n_lines = 0;
+    if (blk->n_lines > 0) {
+        for (int i = 0; i < blk->n_lines; i++) {
+            const char *t = blk->lines[i].text ? blk->lines[i].text : "";
+            size_t len = strlen(t);
+            trim_blank(t, &len);
+            n_lines += len > 0;
+        }
+    } else {
+        n_lines = count_lines(text);
+    }
 
     putf(b, "   <div class=\"%s\" id=\"block_%d_%d\"", area_class(blk), page_no, bi + 1);
     if (has_box) {
@@ -163,39 +229,30 @@ static void render_block(hbuf *b, const pipe_block *blk, int page_no, int bi, in
         puts_(b, "\"");
     }
     puts_(b, ">\n");
-    bool per_box = blk->n_boxes == n_lines && n_lines > 1;
+    if (blk->n_lines > 0) {
+        int k = 0;
+        for (int i = 0; i < blk->n_lines; i++) {
+            const pipe_line *l = &blk->lines[i];
+            const char *t = l->text ? l->text : "";
+            size_t len = strlen(t);
+            t = trim_blank(t, &len);
+            if (!len) continue;
+            pipe_box lb = l->box;
+            if (l->has_box && has_box && n_lines > 1 && same_box(lb, bb)) lb = estimate(blk, bb, k, n_lines);
+            put_line(b, page_no, line_id, l->has_box, lb, l->confidence, t, len);
+            k++;
+        }
+        puts_(b, "    </p>\n   </div>\n");
+        return;
+    }
     int k = 0;
     for (const char *p = text; *p;) {
         const char *q = strchr(p, '\n');
         size_t len = q ? (size_t)(q - p) : strlen(p);
-        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\r')) len--;
-        size_t lead = 0;
-        while (lead < len && (p[lead] == ' ' || p[lead] == '\t')) lead++;
-        if (lead < len) {
-            putf(b, "     <span class=\"ocr_line\" id=\"line_%d_%d\"", page_no, ++*line_id);
-            bool titled = false;
-            if (has_box) {
-                pipe_box lb = bb;
-                if (per_box) {
-                    lb = blk->boxes[k];
-                } else if (n_lines > 1) {
-                    int h = bb.y2 - bb.y1;
-                    lb.y1 = bb.y1 + (int)((long)h * k / n_lines);
-                    lb.y2 = bb.y1 + (int)((long)h * (k + 1) / n_lines);
-                }
-                puts_(b, " title=\"");
-                put_bbox(b, lb);
-                titled = true;
-            }
-            if (conf) {
-                puts_(b, titled ? "; " : " title=\"");
-                putf(b, "x_wconf %d", wconf);
-                titled = true;
-            }
-            if (titled) puts_(b, "\"");
-            puts_(b, ">");
-            put_text(b, p + lead, len - lead);
-            puts_(b, "</span>\n");
+        const char *t = trim_blank(p, &len);
+        if (len > 0) {
+            put_line(b, page_no, line_id, has_box, estimate(blk, bb, k, n_lines),
+                     blk->confidence, t, len);
             k++;
         }
         if (!q) break;

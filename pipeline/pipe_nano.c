@@ -9,8 +9,9 @@
  * vis_nano_recognize_many in two batches (text lines and table cells with
  * the text task, display formulas with the formula task), on one thread
  * when several workers share the machine. The decoder's loop guard stops
- * every crop that repeats. The recogniser reports no token probabilities,
- * so blocks carry no confidence (-1). */
+ * every crop that repeats. Every line read becomes a line of its block
+ * (pipe_assemble_page). The recogniser reports no token probabilities yet,
+ * so lines and blocks carry no confidence (-1); see CONFIDENCE below. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,13 +157,18 @@ ocr_status pipe_nano_page_layout(pipe_nano *n, PIX *pix, pipe_page *pg, lay_page
     char **texts = calloc(2 * cap, sizeof *texts);
     const char ***per = calloc((size_t)(lp->n_blocks > 0 ? lp->n_blocks : 1), sizeof *per);
     const char **lines = calloc(cap, sizeof *lines);
+    /* confs[k]: line k's confidence in [0, 1], -1 while unknown. */
+    float *confs = malloc(cap * sizeof *confs);
+    const float **cper = calloc((size_t)(lp->n_blocks > 0 ? lp->n_blocks : 1), sizeof *cper);
     crop_set ts = {calloc(2 * cap, sizeof(vis_nano_crop)), calloc(2 * cap, sizeof(int)), 0};
     crop_set fs = {calloc(cap, sizeof(vis_nano_crop)), calloc(cap, sizeof(int)), 0};
-    if (!texts || !per || !lines || !ts.c || !ts.dst || !fs.c || !fs.dst)
+    if (!texts || !per || !lines || !confs || !cper || !ts.c || !ts.dst || !fs.c || !fs.dst)
         rc = ocr_err_set(e, OCR_E_NOMEM, "pipe_nano_page: out of memory");
+    for (size_t k = 0; confs && k < cap; k++) confs[k] = -1.0f;
     for (int b = 0, k = 0; rc == OCR_OK && b < lp->n_blocks; b++) {
         const lay_block *bl = &lp->blocks[b];
         per[b] = lines + k;
+        cper[b] = confs + k;
         for (int i = 0; i < bl->n_lines; i++, k++) {
             if (bl->type == LAY_FIGURE) continue;
             const lay_line *l = &bl->lines[i];
@@ -183,6 +189,12 @@ ocr_status pipe_nano_page_layout(pipe_nano *n, PIX *pix, pipe_page *pg, lay_page
     }
     if (rc == OCR_OK) rc = read_set(n, &ts, false, texts, e);
     if (rc == OCR_OK) rc = read_set(n, &fs, true, texts, e);
+    /* CONFIDENCE: vis_nano_recognize(_many) gives texts only. When it also
+     * reports each crop's mean token probability, read_set should store it
+     * here as confs[k] (k: the line's index, s->dst[i] < total; a formula's
+     * equation-number crop, dst >= total, may lower its line's value), in
+     * [0, 1]. Everything downstream (lines, JSON, hOCR x_wconf, checkpoints)
+     * already carries it; -1 means unknown. */
     for (int k = 0; rc == OCR_OK && k < total; k++) {
         if (texts[total + k]) {
             char *t = with_tag(texts[k], texts[total + k]);
@@ -193,7 +205,8 @@ ocr_status pipe_nano_page_layout(pipe_nano *n, PIX *pix, pipe_page *pg, lay_page
         }
         lines[k] = texts[k];
     }
-    if (rc == OCR_OK) rc = pipe_assemble_page(lp, (pipe_line_texts)per, clean, pg, e);
+    if (rc == OCR_OK)
+        rc = pipe_assemble_page(lp, (pipe_line_texts)per, (pipe_line_confs)cper, clean, pg, e);
     if (rc == OCR_OK) {
         pg->width = pixGetWidth(pix);
         pg->height = pixGetHeight(pix);
@@ -202,6 +215,8 @@ ocr_status pipe_nano_page_layout(pipe_nano *n, PIX *pix, pipe_page *pg, lay_page
     free(texts);
     free(per);
     free(lines);
+    free(confs);
+    free(cper);
     free(ts.c);
     free(ts.dst);
     free(fs.c);

@@ -290,6 +290,23 @@ static json_t *block_json(const pipe_block *blk)
             if (blk->crops[i]) json_array_append_new(a, jstr(blk->crops[i]));
         ok = json_object_set_new(o, "crops", a) == 0;
     }
+    if (ok) {
+        json_t *a = json_array();
+        for (int i = 0; a && i < blk->n_lines; i++) {
+            const pipe_line *l = &blk->lines[i];
+            json_t *lo = json_object();
+            bool lok = lo && json_object_set_new(lo, "box", l->has_box ? jbox(&l->box) : json_null()) == 0 &&
+                       json_object_set_new(lo, "text", jstr(l->text ? l->text : "")) == 0 &&
+                       json_object_set_new(lo, "confidence", l->confidence >= 0 ? json_real(l->confidence)
+                                                                                 : json_null()) == 0;
+            if (!lok || json_array_append_new(a, lo) != 0) {
+                if (!lok) json_decref(lo);
+                json_decref(a);
+                a = NULL;
+            }
+        }
+        ok = json_object_set_new(o, "lines", a) == 0;
+    }
     if (!ok) {
         json_decref(o);
         return NULL;

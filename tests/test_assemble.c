@@ -5,6 +5,7 @@
  * pango/cairo, checking structure only (the model's reading is not
  * judged). The end-to-end test needs models/vlocr-nano (SKIP without). */
 #include <cairo.h>
+#include <jansson.h>
 #include <pango/pangocairo.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +75,7 @@ static char *hp_render(hpage *h, pipe_format f, const char *crops_dir)
     size_t n = 0;
     if (pipe_doc_init(&d, "hand", &e) != OCR_OK) return NULL;
     ocr_status rc = pipe_doc_add_page(&d, &pg, 1, h->lp.width, h->lp.height, &e);
-    if (rc == OCR_OK) rc = pipe_assemble_page(&h->lp, (pipe_line_texts)h->tb, NULL, pg, &e);
+    if (rc == OCR_OK) rc = pipe_assemble_page(&h->lp, (pipe_line_texts)h->tb, NULL, NULL, pg, &e);
     if (rc == OCR_OK && crops_dir) {
         PIX *pix = pixCreate(h->lp.width, h->lp.height, 8);
         pixSetAll(pix);
@@ -350,6 +351,147 @@ static PIX *synthetic_page(void)
     return p;
 }
 
+/* ------------------------------------------------------- document lines */
+
+/* JSON of a rendered page parsed back: every block has a "lines" array
+ * whose boxes lie inside the block's box; the boxes of the lines with
+ * text go to lb[0..*n) (at most cap), in order. False (with why) when
+ * malformed. */
+static bool json_lines(const char *js, pipe_box *lb, int cap, int *n, char *why, size_t wcap)
+{
+    *n = 0;
+    json_error_t je;
+    json_t *j = js ? json_loads(js, 0, &je) : NULL;
+    if (!j) {
+        snprintf(why, wcap, "JSON does not parse: %s", js ? je.text : "none");
+        return false;
+    }
+    bool ok = true;
+    json_t *pages = json_object_get(j, "pages");
+    for (size_t p = 0; ok && p < json_array_size(pages); p++) {
+        json_t *blocks = json_object_get(json_array_get(pages, p), "blocks");
+        for (size_t b = 0; ok && b < json_array_size(blocks); b++) {
+            json_t *bo = json_array_get(blocks, b), *bb = json_object_get(bo, "box");
+            json_t *lines = json_object_get(bo, "lines");
+            if (!json_is_array(lines)) {
+                snprintf(why, wcap, "block %zu: no lines array", b);
+                ok = false;
+                break;
+            }
+            for (size_t l = 0; ok && l < json_array_size(lines); l++) {
+                json_t *lo = json_array_get(lines, l), *x = json_object_get(lo, "box");
+                json_t *c = json_object_get(lo, "confidence");
+                const char *t = json_string_value(json_object_get(lo, "text"));
+                int v[4], u[4];
+                for (int k = 0; k < 4; k++) {
+                    v[k] = (int)json_integer_value(json_array_get(x, (size_t)k));
+                    u[k] = (int)json_integer_value(json_array_get(bb, (size_t)k));
+                }
+                if (!t || json_array_size(x) != 4 || json_array_size(bb) != 4 ||
+                    !(json_is_null(c) || (json_is_number(c) && json_number_value(c) >= 0 &&
+                                           json_number_value(c) <= 1))) {
+                    snprintf(why, wcap, "block %zu line %zu: malformed", b, l);
+                    ok = false;
+                } else if (v[0] < u[0] || v[1] < u[1] || v[2] > u[2] || v[3] > u[3] || v[0] > v[2] ||
+                           v[1] > v[3]) {
+                    snprintf(why, wcap, "block %zu line %zu: box [%d,%d,%d,%d] not inside [%d,%d,%d,%d]", b,
+                             l, v[0], v[1], v[2], v[3], u[0], u[1], u[2], u[3]);
+                    ok = false;
+                } else if (strspn(t, " \t") < strlen(t)) {
+                    if (*n < cap) lb[*n] = (pipe_box){v[0], v[1], v[2], v[3]};
+                    (*n)++;
+                }
+            }
+        }
+    }
+    json_decref(j);
+    return ok;
+}
+
+/* The bboxes of hOCR's ocr_line spans equal lb[0..n), in order. */
+static bool hocr_lines_are(const char *h, const pipe_box *lb, int n, char *why, size_t wcap)
+{
+    int k = 0;
+    for (const char *p = h; p && (p = strstr(p, "class=\"ocr_line\"")); p++, k++) {
+        const char *t = strstr(p, "title=\"bbox ");
+        const char *end = strchr(p, '>');
+        pipe_box x;
+        if (!t || !end || t > end || sscanf(t, "title=\"bbox %d %d %d %d", &x.x1, &x.y1, &x.x2, &x.y2) != 4) {
+            snprintf(why, wcap, "line %d: no bbox", k);
+            return false;
+        }
+        if (k >= n || x.x1 != lb[k].x1 || x.y1 != lb[k].y1 || x.x2 != lb[k].x2 || x.y2 != lb[k].y2) {
+            snprintf(why, wcap, "line %d: hOCR bbox %d %d %d %d", k, x.x1, x.y1, x.x2, x.y2);
+            return false;
+        }
+    }
+    if (k != n) snprintf(why, wcap, "%d hOCR lines for %d lines", k, n);
+    return k == n;
+}
+
+static void test_lines(void)
+{
+    hpage h;
+    hp_init(&h);
+    const char *p[] = {"First line of", "the paragraph."};
+    const char *f[] = {"a = b", NULL};
+    const char *fig[] = {"ignored"};
+    const char *t[] = {"Item", "Qty", "Paper", "2"};
+    hp_block(&h, LAY_PARAGRAPH, 100, 20, p, 2);
+    hp_block(&h, LAY_FORMULA, 200, 20, f, 2);
+    hp_block(&h, LAY_FIGURE, 300, 20, fig, 1);
+    lay_block *tb = hp_block(&h, LAY_TABLE, 500, 20, t, 4);
+    tb->cells = h.c[3];
+    tb->n_cells = 4, tb->n_rows = 2, tb->n_cols = 2;
+    for (int i = 0; i < 4; i++) {
+        h.c[3][i] = (lay_cell){{100 + 400 * (i % 2), 500 + 30 * (i / 2), 500 + 400 * (i % 2), 530 + 30 * (i / 2)},
+                               i / 2, i % 2, 1, 1};
+        h.l[3][i].cell = i;
+        h.l[3][i].box = (pipe_box){110 + 400 * (i % 2), 502 + 30 * (i / 2), 300 + 400 * (i % 2), 525 + 30 * (i / 2)};
+    }
+    /* Confidences of the paragraph's lines; the others unknown. */
+    const float pc[] = {0.5f, 0.25f};
+    const float *conf[MAXB] = {pc};
+    pipe_doc d;
+    pipe_page *pg = NULL;
+    ocr_err e = {0};
+    pipe_doc_init(&d, "lines", &e);
+    pipe_doc_add_page(&d, &pg, 1, h.lp.width, h.lp.height, &e);
+    CHECK(pipe_assemble_page(&h.lp, (pipe_line_texts)h.tb, (pipe_line_confs)conf, NULL, pg, &e) == OCR_OK,
+          "assemble: %s", e.msg);
+    CHECK(pg->n_blocks == 4, "4 blocks");
+    if (pg->n_blocks == 4) {
+        const pipe_block *b0 = &pg->blocks[0], *b1 = &pg->blocks[1], *b2 = &pg->blocks[2], *b3 = &pg->blocks[3];
+        CHECK(b0->n_lines == 2 && !strcmp(b0->lines[1].text, "the paragraph.") && b0->lines[0].has_box &&
+                  b0->lines[0].box.y1 == 100 && b0->lines[0].box.y2 == 125 && b0->lines[1].box.y1 == 130 &&
+                  b0->lines[0].confidence == 0.5f && b0->lines[1].confidence == 0.25f,
+              "paragraph: one line per line read, ink boxes, confidences");
+        CHECK(b1->n_lines == 1 && !strcmp(b1->lines[0].text, "a = b") && b1->lines[0].confidence == -1.0f,
+              "formula: the unread line is left out; confidence unknown");
+        CHECK(b2->n_lines == 0, "figure: no lines");
+        CHECK(b3->n_lines == 4 && !strcmp(b3->lines[2].text, "Paper") && b3->lines[3].box.x1 == 510,
+              "table: its cells' lines are the table's lines");
+    }
+    char *js = NULL, *hocr = NULL;
+    pipe_doc_render(&d, PIPE_FMT_JSON, &js, NULL, &e);
+    pipe_doc_render(&d, PIPE_FMT_HOCR, &hocr, NULL, &e);
+    pipe_box lb[16];
+    int n = 0;
+    char why[256] = "";
+    CHECK(json_lines(js, lb, 16, &n, why, sizeof why) && n == 7, "JSON lines (%d): %s", n, why);
+    CHECK(js && strstr(js, "\"lines\":[{\"box\":[100,100,900,125],\"text\":\"First line of\",\"confidence\":0.5}"),
+          "JSON line: box, text, confidence:\n%s", js ? js : "");
+    CHECK(js && strstr(js, "\"text\":\"a = b\",\"confidence\":null}"), "unknown confidence is null");
+    CHECK(js && strstr(js, "\"type\":\"image\",\"box\":[100,300,900,330],\"text\":\"\",\"lines\":[]"),
+          "figure: empty lines:\n%s", js ? js : "");
+    CHECK(hocr && hocr_lines_are(hocr, lb, n, why, sizeof why), "hOCR line bboxes = line boxes: %s", why);
+    CHECK(hocr && strstr(hocr, "title=\"bbox 100 130 900 155; x_wconf 25\">the paragraph.</span>"),
+          "hOCR: x_wconf from the line's confidence");
+    free(js);
+    free(hocr);
+    pipe_doc_free(&d);
+}
+
 /* Lines of md that start a pipe-table row, and the columns of the first. */
 static void pipe_table_shape(const char *md, int *rows, int *cols)
 {
@@ -420,6 +562,40 @@ static void test_nano_page(void)
         CHECK(paras >= 2, "two paragraphs: %d", paras);
     }
     free(md);
+    /* Lines: one per line read, boxes inside their block's, the same in
+     * JSON and hOCR; the table's lines are its cells'. */
+    if (rc == OCR_OK) {
+        int read = 0, table_lines = 0, doc_lines = 0, table_doc_lines = 0;
+        for (int i = 0; i < lp.n_blocks; i++)
+            if (lp.blocks[i].type != LAY_FIGURE) {
+                read += lp.blocks[i].n_lines;
+                if (lp.blocks[i].type == LAY_TABLE) table_lines += lp.blocks[i].n_lines;
+            }
+        for (int i = 0; i < pg->n_blocks; i++) {
+            doc_lines += pg->blocks[i].n_lines;
+            if (!strcmp(pg->blocks[i].type, "table")) table_doc_lines += pg->blocks[i].n_lines;
+            for (int k = 0; k < pg->blocks[i].n_lines; k++)
+                CHECK(pg->blocks[i].lines[k].confidence == -1.0f && pg->blocks[i].lines[k].has_box,
+                      "block %d line %d: box, confidence unknown", i, k);
+        }
+        CHECK(doc_lines == read && read > 0, "every line read is a line of its block: %d of %d", doc_lines, read);
+        CHECK(table_lines >= 9 && table_doc_lines == table_lines, "table lines: %d of %d", table_doc_lines,
+              table_lines);
+        char *js = NULL, *hocr = NULL;
+        pipe_doc_render(&d, PIPE_FMT_JSON, &js, NULL, &e);
+        pipe_doc_render(&d, PIPE_FMT_HOCR, &hocr, NULL, &e);
+        if (getenv("VLOCR_ASSEMBLE_DUMP") && js) fprintf(stderr, "%s", js);
+        pipe_box *lb = calloc((size_t)read + 1, sizeof *lb);
+        int nl = 0;
+        char why[256] = "";
+        CHECK(lb && json_lines(js, lb, read, &nl, why, sizeof why) && nl > 0 && nl <= read,
+              "JSON lines inside their blocks (%d): %s", nl, why);
+        CHECK(lb && hocr && hocr_lines_are(hocr, lb, nl, why, sizeof why), "hOCR line bboxes = line boxes: %s",
+              why);
+        free(lb);
+        free(js);
+        free(hocr);
+    }
     /* The crop-by-crop path gives the same blocks. */
     pipe_nano_destroy(&n);
     p.batch = false;
@@ -447,6 +623,7 @@ int main(void)
     TST_RUN(test_lists);
     TST_RUN(test_tables);
     TST_RUN(test_formulas_figures_furniture);
+    TST_RUN(test_lines);
     TST_RUN(test_nano_page);
     return tst_finish();
 }

@@ -237,6 +237,10 @@ static void fake_fill(pipe_page *pg, int w, int h, bool image_block)
     if (pipe_page_add_block(pg, &b, "text", 4, text, strlen(text), NULL) != OCR_OK) return;
     pipe_block_add_box(b, (pipe_box){0, 0, w, h}, NULL);
     b->confidence = 0.875f;
+    /* Lines, so that checkpoints carry them: a box and a confidence; no
+     * box, unknown confidence and bytes that are not UTF-8. */
+    pipe_block_add_line(b, &(pipe_box){0, 0, w, h / 2}, text, strlen(text), 0.3f + 0.01f * (float)pg->number, NULL);
+    pipe_block_add_line(b, NULL, "bad \xff line", 10, -1, NULL);
     if (image_block) {
         if (pipe_page_add_block(pg, &b, "image", 5, NULL, 0, NULL) != OCR_OK) return;
         pipe_block_add_box(b, (pipe_box){1, 1, w / 2 + 1, h / 2 + 1}, NULL);

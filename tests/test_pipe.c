@@ -298,6 +298,7 @@ static void test_writers(void)
                        "<|ref|>text<|/ref|><|det|>[[0,600,999,999]]<|/det|>\n"
                        "$x \\coloneqq y$ and $y \\eqqcolon x$ — ü\n";
     CHECK(pipe_ground_parse(pg, out1, strlen(out1), &e) == OCR_OK, "parse page 1");
+    CHECK(pipe_page_lines_from_text(pg, &e) == OCR_OK, "lines of page 1"); /* as pipe_dsocr_page */
     CHECK(pg->n_blocks == 3, "3 blocks");
     /* Crops of the image block from a page image. */
     PIX *pix = pixCreate(200, 100, 32);
@@ -323,6 +324,7 @@ static void test_writers(void)
     pipe_page *pg2;
     CHECK(pipe_doc_add_page(&d, &pg2, 2, 200, 100, &e) == OCR_OK, "page 2");
     CHECK(pipe_ground_parse(pg2, "Second page.", 12, &e) == OCR_OK, "parse page 2");
+    CHECK(pipe_page_lines_from_text(pg2, &e) == OCR_OK, "lines of page 2");
 
     char *md = NULL;
     size_t n = 0;
@@ -365,6 +367,22 @@ static void test_writers(void)
         CHECK(json_array_size(json_object_get(b1, "crops")) == 2, "crops listed");
         json_t *b2j = json_array_get(json_object_get(json_array_get(pages, 1), "blocks"), 0);
         CHECK(json_is_null(json_object_get(b2j, "box")), "no box -> null");
+        /* Lines: the title's one line has the block's box; the image has
+         * none; the boxless block's line has no box. */
+        json_t *l0 = json_array_get(json_object_get(b0, "lines"), 0);
+        json_t *lbox = json_object_get(l0, "box");
+        CHECK(json_array_size(json_object_get(b0, "lines")) == 1 && json_array_size(lbox) == 4 &&
+                  json_integer_value(json_array_get(lbox, 2)) == 200 &&
+                  json_integer_value(json_array_get(lbox, 3)) == 9 &&
+                  !strcmp(json_string_value(json_object_get(l0, "text")), "# Title") &&
+                  json_is_null(json_object_get(l0, "confidence")),
+              "title line: block box, text, confidence null");
+        CHECK(json_is_array(json_object_get(b1, "lines")) && json_array_size(json_object_get(b1, "lines")) == 0,
+              "image block: no lines");
+        json_t *l2 = json_array_get(json_object_get(b2j, "lines"), 0);
+        CHECK(l2 && json_is_null(json_object_get(l2, "box")) &&
+                  !strcmp(json_string_value(json_object_get(l2, "text")), "Second page."),
+              "boxless block: a line without box");
         json_decref(j);
     }
     char *again = NULL;
@@ -395,6 +413,103 @@ static void test_writers(void)
     char *fx = pipe_md_fix("\\coloneqq\\eqqcolon\\colon", 24, &fl);
     CHECK(fx && !strcmp(fx, ":==:\\colon") && fl == 10, "md fixes: '%s'", fx ? fx : "");
     free(fx);
+}
+
+/* Every block of every page of JSON js has "lines", each with a box
+ * inside its block's box (both null or both present) and a confidence
+ * null or in [0, 1]; *n counts them. */
+static bool json_lines_inside(const char *js, int *n, char *why, size_t cap)
+{
+    json_error_t je;
+    json_t *j = js ? json_loads(js, 0, &je) : NULL;
+    *n = 0;
+    if (!j) {
+        snprintf(why, cap, "no JSON");
+        return false;
+    }
+    bool ok = true;
+    json_t *pages = json_object_get(j, "pages");
+    for (size_t p = 0; ok && p < json_array_size(pages); p++) {
+        json_t *blocks = json_object_get(json_array_get(pages, p), "blocks");
+        for (size_t b = 0; ok && b < json_array_size(blocks); b++) {
+            json_t *bo = json_array_get(blocks, b), *bb = json_object_get(bo, "box");
+            json_t *lines = json_object_get(bo, "lines");
+            ok = json_is_array(lines);
+            for (size_t l = 0; ok && l < json_array_size(lines); l++, (*n)++) {
+                json_t *lo = json_array_get(lines, l), *x = json_object_get(lo, "box");
+                json_t *c = json_object_get(lo, "confidence");
+                ok = json_is_string(json_object_get(lo, "text")) &&
+                     (json_is_null(c) || (json_number_value(c) >= 0 && json_number_value(c) <= 1));
+                if (ok && json_is_null(bb)) ok = json_is_null(x);
+                else if (ok) {
+                    ok = json_array_size(x) == 4 && json_array_size(bb) == 4;
+                    for (size_t k = 0; ok && k < 4; k++) {
+                        json_int_t v = json_integer_value(json_array_get(x, k));
+                        json_int_t u = json_integer_value(json_array_get(bb, k));
+                        ok = k < 2 ? v >= u : v <= u;
+                    }
+                }
+                if (!ok) snprintf(why, cap, "page %zu block %zu line %zu", p, b, l);
+            }
+            if (!json_is_array(lines)) snprintf(why, cap, "page %zu block %zu: no lines", p, b);
+        }
+    }
+    json_decref(j);
+    return ok;
+}
+
+/* DeepSeek-OCR lines: a block's text lines with its box, or its i-th box
+ * when it has one per line; JSON and hOCR show them. */
+static void test_lines(void)
+{
+    ocr_err e = {0};
+    pipe_doc d;
+    pipe_page *pg = NULL;
+    pipe_doc_init(&d, "lines.png", &e);
+    pipe_doc_add_page(&d, &pg, 1, 1000, 1000, &e);
+    const char *out = "<|ref|>text<|/ref|><|det|>[[0,0,999,99],[0,100,999,199]]<|/det|>\nline one\n\n  line two  \n"
+                      "<|ref|>text<|/ref|><|det|>[[0,300,999,599]]<|/det|>\na\nb\nc\n"
+                      "<|ref|>image<|/ref|><|det|>[[0,600,999,999]]<|/det|>\n";
+    CHECK(pipe_ground_parse(pg, out, strlen(out), &e) == OCR_OK && pg->n_blocks == 3, "parse");
+    CHECK(pipe_page_lines_from_text(pg, &e) == OCR_OK, "lines");
+    if (pg->n_blocks == 3) {
+        const pipe_block *b0 = &pg->blocks[0], *b1 = &pg->blocks[1];
+        CHECK(b0->n_lines == 2 && !strcmp(b0->lines[1].text, "line two") && b0->lines[0].box.y2 == 99 &&
+                  b0->lines[1].box.y1 == 100 && b0->lines[1].confidence == -1.0f,
+              "one box per line: each line its box, blank lines skipped, trimmed");
+        CHECK(b1->n_lines == 3 && b1->lines[2].box.y1 == 300 && b1->lines[2].box.y2 == 599 && b1->lines[2].has_box,
+              "one box: every line has the block's box");
+        CHECK(pg->blocks[2].n_lines == 0, "no text: no lines");
+    }
+    /* Twice changes nothing (blocks with lines are kept). */
+    CHECK(pipe_page_lines_from_text(pg, &e) == OCR_OK && pg->blocks[1].n_lines == 3, "idempotent");
+    char *js = NULL, *h = NULL;
+    CHECK(pipe_doc_render(&d, PIPE_FMT_JSON, &js, NULL, &e) == OCR_OK, "json");
+    int n = 0;
+    char why[256] = "";
+    CHECK(json_lines_inside(js, &n, why, sizeof why) && n == 5, "JSON lines inside blocks (%d): %s", n, why);
+    CHECK(js && strstr(js, "\"lines\":[{\"box\":[0,0,1000,99],\"text\":\"line one\",\"confidence\":null},"
+                           "{\"box\":[0,100,1000,199],\"text\":\"line two\",\"confidence\":null}]"),
+          "JSON lines:\n%s", js ? js : "");
+    /* hOCR: per-box lines as located; lines sharing the block's whole box
+     * are placed as bands (300..599, 3 lines). */
+    CHECK(pipe_doc_render(&d, PIPE_FMT_HOCR, &h, NULL, &e) == OCR_OK, "hocr");
+    CHECK(h && strstr(h, "title=\"bbox 0 0 1000 99\">line one</span>") &&
+              strstr(h, "title=\"bbox 0 100 1000 199\">line two</span>"),
+          "hOCR: one box per line");
+    CHECK(h && strstr(h, "title=\"bbox 0 300 1000 399\">a</span>") && strstr(h, "title=\"bbox 0 499 1000 599\">c</span>"),
+          "hOCR: bands for lines with the block's box:\n%s", h ? h : "");
+    /* A line's own box is used as is. */
+    pipe_block *b = &pg->blocks[1];
+    b->lines[1].box = (pipe_box){10, 420, 500, 450};
+    b->lines[1].confidence = 0.9f;
+    free(h);
+    h = NULL;
+    pipe_doc_render(&d, PIPE_FMT_HOCR, &h, NULL, &e);
+    CHECK(h && strstr(h, "title=\"bbox 10 420 500 450; x_wconf 90\">b</span>"), "hOCR: the line's box and confidence");
+    free(js);
+    free(h);
+    pipe_doc_free(&d);
 }
 
 static void test_overlay(void)
@@ -584,6 +699,26 @@ static void test_e2e_fixtures(void)
                   "%s: prompt %d (%d image), tiles %dx%d", names[f], pg.stats.n_prompt,
                   pg.stats.n_image, pg.stats.tiles_w, pg.stats.tiles_h);
             CHECK(pg.width == 360 && pg.height == 240 && pg.raw, "%s: page size", names[f]);
+            /* The page as JSON: every block's lines inside its box. */
+            pipe_doc dd = {0};
+            dd.pages = &pg;
+            dd.n_pages = 1;
+            dd.source = (char *)"fixture";
+            char *js = NULL, why[256] = "";
+            int nl = 0, want = 0;
+            for (int i = 0; i < pg.n_blocks; i++) {
+                pipe_page tmp = {0};
+                CHECK(pipe_page_add_block(&tmp, NULL, "text", 4, pg.blocks[i].text, strlen(pg.blocks[i].text), &e) == OCR_OK &&
+                          pipe_page_lines_from_text(&tmp, &e) == OCR_OK,
+                      "split");
+                want += tmp.n_blocks ? tmp.blocks[0].n_lines : 0;
+                pipe_page_free(&tmp);
+            }
+            CHECK(pipe_doc_render(&dd, PIPE_FMT_JSON, &js, NULL, &e) == OCR_OK &&
+                      json_lines_inside(js, &nl, why, sizeof why) && nl == want,
+                  "%s: JSON lines (%d of %d) inside their blocks: %s", names[f], nl, want, why);
+            if (getenv("VLOCR_PIPE_DUMP")) fprintf(stderr, "%s", js ? js : "");
+            free(js);
         }
         pipe_page_free(&pg);
         /* A second state on the same model, and the first state reused. */
@@ -708,6 +843,7 @@ int main(void)
     TST_RUN(test_ground_blocks);
     TST_RUN(test_ground_malformed);
     TST_RUN(test_writers);
+    TST_RUN(test_lines);
     TST_RUN(test_overlay);
     TST_RUN(test_prompts);
     TST_RUN(test_e2e_fixtures);
