@@ -145,7 +145,8 @@ void img_pdf_close(img_pdf **p);
  * Documents and the DeepSeek-OCR page path (pipe_doc.c, pipe_ground.c,
  * pipe_dsocr.c, pipe_write*.c)
  *
- * A document is pages of blocks: {type, boxes, text, confidence}. The
+ * A document is pages of blocks: {type, boxes, text, confidence, lines},
+ * each line {box, text, confidence}. The
  * DeepSeek-OCR driver runs a whole page through the checkpoint and parses
  * its grounded output (`<|ref|>type<|/ref|><|det|>[[x1,y1,x2,y2]]<|/det|>`
  * before each block, boxes in 0..999) into that structure; the writers turn
@@ -162,6 +163,14 @@ typedef struct {
     int x1, y1, x2, y2;
 } pipe_box;
 
+/* One text line of a block. */
+typedef struct {
+    pipe_box box;      /* page pixels (valid when has_box) */
+    bool has_box;      /* false: the block has no box either */
+    char *text;        /* the line's text as read (not Markdown); "" when none */
+    float confidence;  /* in [0, 1]; < 0 (-1): not known */
+} pipe_line;
+
 typedef struct {
     char *type;        /* "title", "text", "table", "image", "equation", ...;
                           the locate prompt's label is the query text */
@@ -172,6 +181,12 @@ typedef struct {
     float confidence;  /* mean token probability; < 0: not known */
     char **crops;      /* [n_boxes] or NULL: path of the saved crop of each
                           box as the Markdown links it (NULL entries: none) */
+    pipe_line *lines;  /* [n_lines], top to bottom (tables: cell by cell);
+                          vlocr-nano: one per line crop read, with its ink
+                          box; DeepSeek-OCR: the text's non-blank lines, with
+                          the block's box (its i-th box when it has one per
+                          line). Always inside the block's box. */
+    int n_lines, cap_lines;
 } pipe_block;
 
 /* What one model run cost and how it ended. */
@@ -221,6 +236,17 @@ ocr_status pipe_page_add_block(pipe_page *pg, pipe_block **out, const char *type
 ocr_status pipe_block_add_box(pipe_block *b, pipe_box box, ocr_err *e);
 /* Union of a block's boxes; false when it has none. */
 bool pipe_block_bbox(const pipe_block *b, pipe_box *out);
+/* Append a line with text[0..len) (copied; NULL: ""), box (NULL: none) and
+ * confidence (< 0: unknown; stored as -1). */
+ocr_status pipe_block_add_line(pipe_block *b, const pipe_box *box, const char *text, size_t len,
+                               float confidence, ocr_err *e);
+/* Lines of every block of pg that has none, from its text: each non-blank
+ * line of the text (split on '\n', leading and trailing white space
+ * trimmed) becomes a line whose box is the block's i-th box when the block
+ * has exactly one box per line, else the union of its boxes (none when it
+ * has no box), and whose confidence is the block's. What the DeepSeek-OCR
+ * path (pipe_dsocr_page) uses: the model locates blocks, not lines. */
+ocr_status pipe_page_lines_from_text(pipe_page *pg, ocr_err *e);
 
 /* ------------------------------------------------ grounding (pipe_ground.c)
  *
@@ -332,7 +358,9 @@ ocr_status pipe_page_save_crops(pipe_page *pg, PIX *pix, const char *dir,
  * `<--- Page Split --->`. Text: the blocks' text (same fixes), no image
  * links, pages separated by a form feed. JSON: {source, pages: [{page,
  * width, height, blocks: [{type, box, boxes?, text, confidence?,
- * crops?}], raw, stats}]}. */
+ * crops?, lines: [{box, text, confidence}]}], raw, stats}]}; a line's box
+ * is [x1,y1,x2,y2] or null, its confidence a number in [0,1] or null when
+ * unknown. */
 ocr_status pipe_doc_render(const pipe_doc *d, pipe_format f, char **out, size_t *len,
                            ocr_err *e);
 /* pipe_doc_render written to `path` atomically (temporary file + rename). */
@@ -603,6 +631,16 @@ ocr_status lay_rules_find(PIX *bin, float ch, PIX **hmask, PIX **vmask, ocr_err 
  * cells. Appends LAY_TABLE blocks with their cells (spans where a rule is
  * missing between two grid cells), no lines yet. */
 ocr_status lay_tables_ruled(PIX *hmask, PIX *vmask, float ch, lay_blocks *out, ocr_err *e);
+/* Tables ruled with horizontal rules only (booktabs: a rule above the
+ * header, one under it, one at the bottom; or rules between all rows):
+ * runs of >= 2 long rules of one extent (hmask, outside the tables in out)
+ * around text rows whose column gaps (white on nearly every row) line up.
+ * Rows are the bands between rules when most bands hold one text row,
+ * else the text rows; cells span the gaps their row's ink crosses.
+ * cc: the components of the image without rules. Appends LAY_TABLE blocks
+ * (ruled, cells, no lines yet) like lay_tables_ruled. */
+ocr_status lay_tables_hruled(PIX *hmask, const lay_cc *cc, int n, float ch, lay_blocks *out,
+                             ocr_err *e);
 /* A ruled table's lines, cell by cell, from the components inside it
  * (which are then marked LAY_CC_NONTEXT). */
 ocr_status lay_table_fill(lay_block *t, lay_cc *cc, int n, float ch, PIX *bin,
@@ -863,12 +901,16 @@ void pipe_batch_result_free(pipe_batch_result *r);
  *
  * XHTML 1.0 with the hOCR 1.2 classes: one ocr_page per page (bbox of the
  * page, ppageno), one ocr_carea + ocr_par per block (ocr_photo for image
- * blocks), one ocr_line per line of the block's text. A line's bbox is the
- * block's i-th box when the block has one box per line, otherwise the
- * block's box cut into equal horizontal bands (an estimate: the recogniser
- * gives boxes per block); blocks without a box have no bbox. x_wconf
- * (0..100) when the block has a confidence. Text is escaped; invalid UTF-8
- * becomes U+FFFD and control characters a space. */
+ * blocks), one ocr_line per non-blank line of the block (pipe_line) with
+ * the line's box as its bbox and x_wconf (0..100) from the line's
+ * confidence when known. Lines of a block of several lines whose box is
+ * the block's whole box (DeepSeek-OCR locates blocks, not lines) are
+ * placed as the block's box cut into equal horizontal bands instead, an
+ * estimate. A block without lines falls back to its text: one ocr_line per
+ * line of the text, bbox the block's i-th box when the block has one box
+ * per line, else the equal bands; x_wconf from the block's confidence.
+ * Boxless lines have no bbox. Text is escaped; invalid UTF-8 becomes
+ * U+FFFD and control characters a space. */
 ocr_status pipe_hocr_render(const pipe_doc *d, char **out, size_t *len, ocr_err *e);
 
 /* ====================================================================
@@ -891,6 +933,9 @@ ocr_status pipe_hocr_render(const pipe_doc *d, char **out, size_t *len, ocr_err 
 /* Texts of a layout page's lines: text[b][l] is block b's line l
  * (NULL: not read). The arrays are the caller's. */
 typedef const char *const *const *pipe_line_texts;
+/* Confidences of a layout page's lines, conf[b][l] in [0, 1] (< 0: not
+ * known); NULL (whole, or a block's row): all unknown. */
+typedef const float *const *pipe_line_confs;
 
 /* Markdown of block bi of lp from its lines' texts. *out malloc'd (""
  * when the block has no text; figures give ""). */
@@ -904,9 +949,12 @@ int pipe_assemble_heading_level(const lay_page *lp, const lay_block *b);
 /* Append lp's blocks to pg in reading order: type (lay_type_doc_label),
  * box (through lay_clean_map_box when clean is non-NULL; else as is) and
  * Markdown text. Consecutive list items of one column become one "list"
- * block with one box per item. Confidence -1 (vlocr-nano does not report
- * token probabilities). */
-ocr_status pipe_assemble_page(const lay_page *lp, pipe_line_texts text,
+ * block with one box per item. Every line that was read (text non-NULL;
+ * figures' lines never are) becomes a pipe_line of its block: its ink box
+ * (lay_line.box, mapped like the block's; inside the block's box), its
+ * text as read, its confidence from conf (-1 when conf is NULL). Table
+ * lines come cell by cell. Block confidence -1. */
+ocr_status pipe_assemble_page(const lay_page *lp, pipe_line_texts text, pipe_line_confs conf,
                               const lay_clean_result *clean, pipe_page *pg, ocr_err *e);
 /* Paragraph joining: lines[0..n) trimmed and joined with spaces; a line
  * ending in a letter and '-' followed by one starting in lowercase joins
