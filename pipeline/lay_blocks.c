@@ -9,7 +9,8 @@
  *    every list item start.
  * 3. List items start with a bullet (a small solid blob, or a dash, at the
  *    x-height band, then a gap) or an enumerator (a short token of digits
- *    or one letter, ending in '.' or ')', then a gap).
+ *    or one letter, ending in '.' or ')', then a gap) -- unless the line
+ *    is heading-sized or bold (4.): "1. Introduction" is a heading.
  * 4. Headings: short blocks whose font size is heading_ratio over the
  *    body's, or body-size blocks bold_ratio heavier (level 3).
  * 5. Display formulas: short blocks centred in their column (an equation
@@ -307,10 +308,19 @@ static ocr_status emit_stack(const ctx_t *c, const int *ls, int n, lay_blocks *o
             fl[i] = formula_line(c, ls[i]);
             if (i > 0 && fl[i] != fl[i - 1]) brk[i] = true;
         }
-    /* list items */
+    /* list items; a numbered line whose size or stroke makes it a heading
+     * ("1. Introduction" in larger or bold type) is a heading that starts
+     * with its number, set apart from the lines after it */
     if (c->p->lists)
-        for (int i = 0; i < n; i++)
-            if (!fl[i] && list_start(c, ls[i], &txt[i])) item[i] = brk[i] = true;
+        for (int i = 0; i < n; i++) {
+            if (fl[i] || !list_start(c, ls[i], &txt[i])) continue;
+            brk[i] = true;
+            if (!heading_level(c, ls + i, 1)) {
+                item[i] = true;
+                continue;
+            }
+            if (i + 1 < n && !heading_level(c, ls + i + 1, 1)) brk[i + 1] = true;
+        }
     /* first-line indents (not inside list items: their hanging indent) */
     bool in_item = false;
     for (int i = 0; i < n; i++) {

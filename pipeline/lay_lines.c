@@ -254,6 +254,10 @@ static ocr_status find_gutters(frag *fr, int nf, float ch, int min_rows, ocr_err
      * chain breaks because a neighbour row has nothing on one side. */
     for (int i = 0; i < ng; i++) {
         if (fr[g[i].f].kind >= 3 || (float)(g[i].x2 - g[i].x1) < 0.8f * (float)g[i].h) continue;
+        /* the space after a list's enumerator ("1.", "a)") is white above
+         * and below when the items' numbers line up: a short token left
+         * of a narrow gap is no column */
+        if (fr[g[i].f].x2 - fr[g[i].f].x1 <= g[i].h && g[i].x2 - g[i].x1 < 2 * g[i].h) continue;
         int d = (g[i].x2 - g[i].x1) / 6;
         int x1 = g[i].x1 + d, x2 = g[i].x2 - d, reach = (int)(1.3f * (float)g[i].h);
         int y1 = g[i].y1 - reach, y2 = g[i].y2 + reach;

@@ -184,6 +184,8 @@ ocr_status lay_analyze(lay_page *out, PIX *gray, PIX *bin, const lay_params *p, 
     if (rc == OCR_OK) rc = lay_border_clean(tb, cc, ncc, e);
     if (rc != OCR_OK) goto done;
     out->char_h = ch;
+    if (p->tables) rc = lay_tables_hruled(hm, cc, ncc, ch, &bs, e);
+    if (rc != OCR_OK) goto done;
     for (int i = 0; i < bs.n && rc == OCR_OK; i++)
         if (bs.v[i].type == LAY_TABLE) rc = lay_table_fill(&bs.v[i], cc, ncc, ch, tb, p, e);
     if (rc == OCR_OK && p->figures) rc = lay_figures_find(tb, cc, ncc, ch, &bs, e);

@@ -536,3 +536,416 @@ done:
     free(tmp);
     return rc;
 }
+
+/* ------------------------------------------- horizontal rules only */
+
+typedef struct {
+    int y, lo, hi;   /* centre row, x extent */
+} hrule_t;
+
+static int cmp_hrule(const void *a, const void *b)
+{
+    const hrule_t *x = a, *y = b;
+    if (x->y != y->y) return (x->y > y->y) - (x->y < y->y);
+    return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+typedef struct {
+    int y1, y2;      /* extent of the row's main glyphs */
+    int band;        /* between rules band and band + 1 */
+    int trow;        /* table row */
+    int occ;         /* columns with ink */
+} trow_t;
+
+static const lay_cc *g_hcc;
+static int cmp_cc_cy(const void *a, const void *b)
+{
+    const lay_cc *x = &g_hcc[*(const int *)a], *y = &g_hcc[*(const int *)b];
+    int cx = x->y1 + x->y2, cy = y->y1 + y->y2;
+    return (cx > cy) - (cx < cy);
+}
+
+/* Scratch for one try; sized for the page once. */
+typedef struct {
+    int *idx, *row;      /* components inside, their text row */
+    trow_t *rows;
+    int *cnt;            /* text rows with ink per column of pixels */
+    int *gap1, *gap2;    /* column gaps */
+    float *wv;
+} hr_scratch;
+
+static ocr_status hr_grid(const hrule_t *r, int m, const lay_cc *cc, float ch, hr_scratch *s, int k,
+                          int nr, int x1, int x2, unsigned char *mark, lay_blocks *out, bool *ok, ocr_err *e);
+
+/* Is the region between rules r[0..m) (one extent, top to bottom) a
+ * table? Rows are the text rows inside (in a table whose bands mostly hold
+ * one row, a band is one row and its further text rows are wrapped cell
+ * text); columns are the gaps white on (nearly) every text row. Pushes the
+ * table and returns true. */
+static ocr_status hr_try(const hrule_t *r, int m, const lay_cc *cc, int n, float ch, hr_scratch *s,
+                         int W, lay_blocks *out, bool *ok, ocr_err *e)
+{
+    *ok = false;
+    int x1 = r[0].lo, x2 = r[0].hi;
+    for (int i = 1; i < m; i++) {
+        x1 = imin(x1, r[i].lo);
+        x2 = imax(x2, r[i].hi);
+    }
+    x1 = imax(0, x1);
+    x2 = imin(W, x2);
+    int y1 = r[0].y, y2 = r[m - 1].y, tw = x2 - x1;
+    if (tw < 8 || y2 - y1 < ch) return OCR_OK;
+    /* the components inside: glyph-sized only (a picture is no table) */
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        const lay_cc *c = &cc[i];
+        if (c->flags & LAY_CC_NONTEXT) continue;
+        int cx = (c->x1 + c->x2) / 2, cy = (c->y1 + c->y2) / 2;
+        if (cx < x1 || cx >= x2 || cy <= y1 || cy >= y2) continue;
+        if ((float)(c->y2 - c->y1) > 4 * ch) return OCR_OK;
+        s->idx[k++] = i;
+    }
+    if (k < 4) return OCR_OK;
+    /* text rows from the main glyphs, sorted by centre */
+    g_hcc = cc;
+    qsort(s->idx, (size_t)k, sizeof *s->idx, cmp_cc_cy);
+    int nr = 0;
+    for (int j = 0; j < k; j++) {
+        const lay_cc *c = &cc[s->idx[j]];
+        int h = c->y2 - c->y1;
+        s->row[j] = -1;
+        if ((float)h < 0.5f * ch) continue;
+        if (nr > 0) {
+            trow_t *t = &s->rows[nr - 1];
+            int ov = lay_overlap(c->y1, c->y2, t->y1, t->y2);
+            if ((float)ov >= 0.5f * (float)imin(h, t->y2 - t->y1)) {
+                t->y1 = imin(t->y1, c->y1);
+                t->y2 = imax(t->y2, c->y2);
+                s->row[j] = nr - 1;
+                continue;
+            }
+        }
+        s->rows[nr] = (trow_t){c->y1, c->y2, 0, 0, 0};
+        s->row[j] = nr++;
+    }
+    if (nr < 2) return OCR_OK;
+    /* glyphs of about the page's text size (not a headline's, nor the
+     * strokes of a picture) */
+    int nw = 0;
+    for (int j = 0; j < k; j++)
+        if (s->row[j] >= 0) s->wv[nw++] = (float)(cc[s->idx[j]].y2 - cc[s->idx[j]].y1);
+    float hmed = lay_quantile(s->wv, nw, 0.5f);
+    if (hmed < 0.6f * ch || hmed > 2.5f * ch) return OCR_OK;
+    /* small glyphs (dots, commas, accents) go to the row around them */
+    for (int j = 0; j < k; j++) {
+        if (s->row[j] >= 0) continue;
+        const lay_cc *c = &cc[s->idx[j]];
+        int cy = (c->y1 + c->y2) / 2, best = -1, bd = (int)ch + 1;
+        for (int t = 0; t < nr; t++) {
+            int d = cy < s->rows[t].y1 ? s->rows[t].y1 - cy : cy >= s->rows[t].y2 ? cy - s->rows[t].y2 + 1 : 0;
+            if (d < bd) {
+                bd = d;
+                best = t;
+            }
+        }
+        s->row[j] = best;
+    }
+    for (int t = 0; t < nr; t++) {
+        int cy = (s->rows[t].y1 + s->rows[t].y2) / 2, b = 0;
+        while (b + 2 < m && cy > r[b + 1].y) b++;
+        s->rows[t].band = b;
+    }
+    /* three rules at least (two around one block of text is a frame, or
+     * the separators of an exam question), every band holding text but
+     * for a double rule */
+    if (m < 3) return OCR_OK;
+    for (int b = 0, t = 0; b + 1 < m; b++) {
+        bool any = false;
+        while (t < nr && s->rows[t].band == b) {
+            any = true;
+            t++;
+        }
+        if (!any && (float)(r[b + 1].y - r[b].y) > 1.5f * ch) return OCR_OK;
+    }
+    /* ink per text row and column of pixels */
+    unsigned char *mark = calloc((size_t)nr * (size_t)tw, 1);
+    if (!mark) return ocr_err_set(e, OCR_E_NOMEM, "layout: out of memory (tables)");
+    ocr_status rc = hr_grid(r, m, cc, ch, s, k, nr, x1, x2, mark, out, ok, e);
+    free(mark);
+    return rc;
+}
+
+/* hr_try's second half: columns, rows, the table test and the cells. */
+static ocr_status hr_grid(const hrule_t *r, int m, const lay_cc *cc, float ch, hr_scratch *s, int k,
+                          int nr, int x1, int x2, unsigned char *mark, lay_blocks *out, bool *ok, ocr_err *e)
+{
+    int tw = x2 - x1, y1 = r[0].y, y2 = r[m - 1].y;
+    memset(s->cnt, 0, (size_t)tw * sizeof *s->cnt);
+    for (int j = 0; j < k; j++) {
+        if (s->row[j] < 0) continue;
+        const lay_cc *c = &cc[s->idx[j]];
+        unsigned char *mk = mark + (size_t)s->row[j] * (size_t)tw;
+        for (int x = imax(x1, c->x1 - 1); x < imin(x2, c->x2 + 1); x++) mk[x - x1] = 1;
+    }
+    for (int t = 0; t < nr; t++)
+        for (int x = 0; x < tw; x++) s->cnt[x] += mark[(size_t)t * (size_t)tw + (size_t)x];
+    /* column gaps: white on all text rows but a quarter (cells spanning
+     * columns), wider than word spaces, inside the ink */
+    int allow = nr / 4, xl = 0, xr = tw - 1;
+    while (xl < tw && s->cnt[xl] == 0) xl++;
+    while (xr >= 0 && s->cnt[xr] == 0) xr--;
+    int mingap = imax(6, (int)(1.2f * ch)), ng = 0;
+    for (int x = xl; x <= xr;) {
+        if (s->cnt[x] > allow) {
+            x++;
+            continue;
+        }
+        int a = x, mn = s->cnt[x];
+        while (x <= xr && s->cnt[x] <= allow) mn = imin(mn, s->cnt[x++]);
+        if (x > xr) break;
+        /* the gap proper: the longest stretch crossed by fewest rows (a
+         * cell's text running into the gap on one row is no span) */
+        int ba = a, bb = a;
+        for (int q = a; q < x;) {
+            if (s->cnt[q] != mn) {
+                q++;
+                continue;
+            }
+            int q0 = q;
+            while (q < x && s->cnt[q] == mn) q++;
+            if (q - q0 > bb - ba) {
+                ba = q0;
+                bb = q;
+            }
+        }
+        if (bb - ba >= mingap) {
+            s->gap1[ng] = ba;
+            s->gap2[ng++] = bb;
+        }
+    }
+    if (ng < 1) return OCR_OK;
+    int C = ng + 1;
+    /* columns occupied per text row */
+    for (int t = 0; t < nr; t++) {
+        const unsigned char *mk = mark + (size_t)t * (size_t)tw;
+        int occ = 0;
+        for (int c = 0; c < C; c++) {
+            int a = c == 0 ? 0 : s->gap2[c - 1], b = c == C - 1 ? tw : s->gap1[c];
+            for (int x = a; x < b; x++)
+                if (mk[x]) {
+                    occ++;
+                    break;
+                }
+        }
+        s->rows[t].occ = occ;
+    }
+    /* rows: one per band when the bands mostly hold one text row (rules
+     * between rows; a band's later rows with fewer cells are wrapped
+     * text), else one per text row (booktabs) */
+    int nb = 0, single = 0;
+    for (int t = 0; t < nr;) {
+        int u = t;
+        while (u < nr && s->rows[u].band == s->rows[t].band) u++;
+        nb++;
+        single += u - t == 1;
+        t = u;
+    }
+    bool per_band = nb >= 3 && 2 * single > nb;
+    int R = 0;
+    for (int t = 0; t < nr; t++) {
+        bool first = t == 0 || s->rows[t].band != s->rows[t - 1].band;
+        if (!first && per_band) {
+            int f = t;
+            while (f > 0 && s->rows[f - 1].band == s->rows[t].band) f--;
+            if (s->rows[t].occ < s->rows[f].occ) {
+                s->rows[t].trow = R - 1;
+                continue;
+            }
+        }
+        s->rows[t].trow = R++;
+    }
+    if (R < 2) return OCR_OK;
+    /* cells of table text, not running text: at most one column of long
+     * lines (a description column), and two or more columns of words */
+    int textlike = 0, wordy = 0, full_rows = 0;
+    for (int t = 0; t < nr; t++) full_rows += s->rows[t].occ >= 2;
+    if (full_rows < 2) return OCR_OK;
+    for (int c = 0; c < C; c++) {
+        int a = c == 0 ? 0 : s->gap2[c - 1], b = c == C - 1 ? tw : s->gap1[c], nw = 0;
+        for (int t = 0; t < nr; t++) {
+            const unsigned char *mk = mark + (size_t)t * (size_t)tw;
+            int lo = -1, hi = -1;
+            for (int x = a; x < b; x++)
+                if (mk[x]) {
+                    if (lo < 0) lo = x;
+                    hi = x;
+                }
+            if (lo >= 0) s->wv[nw++] = (float)(hi - lo + 1);
+        }
+        float med = lay_quantile(s->wv, nw, 0.5f);
+        if (med >= 12 * ch) textlike++;
+        else if (med >= 1.5f * ch) wordy++;
+    }
+    if (textlike >= 2 || wordy + textlike < 2 || wordy < 1) return OCR_OK;
+    /* row bounds: the rules, or halfway between text rows inside a band */
+    int *ry = malloc((size_t)(R + 1) * sizeof *ry);
+    lay_cell *cells = calloc((size_t)R * (size_t)C, sizeof *cells);
+    int *par = malloc((size_t)R * (size_t)C * sizeof *par);
+    if (!ry || !cells || !par) {
+        free(ry);
+        free(cells);
+        free(par);
+        return ocr_err_set(e, OCR_E_NOMEM, "layout: out of memory (tables)");
+    }
+    for (int t = 0; t < nr; t++) {
+        int tr = s->rows[t].trow;
+        if (t > 0 && s->rows[t - 1].trow == tr) continue;
+        bool first = t == 0 || s->rows[t].band != s->rows[t - 1].band;
+        ry[tr] = first ? r[s->rows[t].band].y : (s->rows[t - 1].y2 + s->rows[t].y1) / 2;
+    }
+    ry[R] = y2;
+    ry[0] = y1;
+    /* a text row with ink in a gap spans the columns on both sides */
+    for (int i = 0; i < R * C; i++) par[i] = i;
+    for (int t = 0; t < nr; t++) {
+        const unsigned char *mk = mark + (size_t)t * (size_t)tw;
+        for (int g = 0; g < ng; g++) {
+            bool ink = false;
+            for (int x = s->gap1[g]; x < s->gap2[g] && !ink; x++) ink = mk[x];
+            if (!ink) continue;
+            int p = uf_find(par, s->rows[t].trow * C + g), q = uf_find(par, s->rows[t].trow * C + g + 1);
+            par[imax(p, q)] = imin(p, q);
+        }
+    }
+    int nc = 0;
+    for (int i = 0; i < R * C; i++) {
+        if (uf_find(par, i) != i) continue;
+        int c0 = C, c1 = -1, row = i / C;
+        for (int j = i; j < (row + 1) * C; j++)
+            if (uf_find(par, j) == i) {
+                c0 = imin(c0, j % C);
+                c1 = imax(c1, j % C);
+            }
+        int bx1 = c0 == 0 ? x1 : x1 + (s->gap1[c0 - 1] + s->gap2[c0 - 1]) / 2;
+        int bx2 = c1 == C - 1 ? x2 : x1 + (s->gap1[c1] + s->gap2[c1]) / 2;
+        cells[nc++] = (lay_cell){{bx1, ry[row], bx2, ry[row + 1]}, row, c0, 1, c1 - c0 + 1};
+    }
+    lay_block blk;
+    memset(&blk, 0, sizeof blk);
+    blk.type = LAY_TABLE;
+    blk.box = (pipe_box){x1, y1, x2, y2 + 1};
+    blk.column = -1;
+    blk.ruled = true;
+    blk.cells = cells;
+    blk.n_cells = nc;
+    blk.n_rows = R;
+    blk.n_cols = C;
+    free(ry);
+    free(par);
+    ocr_status rc = lay_blocks_push(out, &blk, e);
+    if (rc != OCR_OK) free(cells);
+    *ok = rc == OCR_OK;
+    return rc;
+}
+
+ocr_status lay_tables_hruled(PIX *hmask, const lay_cc *cc, int n, float ch, lay_blocks *out, ocr_err *e)
+{
+    if (ch < 2) ch = 2;
+    int W = pixGetWidth(hmask);
+    BOXA *hb = pixConnCompBB(hmask, 8);
+    if (!hb) return ocr_err_set(e, OCR_E_NOMEM, "layout: table detection failed");
+    int nh = boxaGetCount(hb), nr = 0;
+    ocr_status rc = OCR_OK;
+    hrule_t *r = malloc((size_t)(nh > 0 ? nh : 1) * sizeof *r);
+    int *chain = malloc((size_t)(nh > 0 ? nh : 1) * sizeof *chain);
+    bool *used = calloc((size_t)(nh > 0 ? nh : 1), sizeof *used);
+    hr_scratch s;
+    memset(&s, 0, sizeof s);
+    if (!r || !chain || !used) goto oom;
+    int tol = imax(3, (int)(0.4f * ch));
+    for (int i = 0; i < nh; i++) {
+        l_int32 x, y, w, h;
+        boxaGetBoxGeometry(hb, i, &x, &y, &w, &h);
+        /* rules of the ruled tables found already are theirs */
+        bool inside = false;
+        for (int t = 0; t < out->n && !inside; t++) {
+            const pipe_box *b = &out->v[t].box;
+            inside = out->v[t].type == LAY_TABLE && x + w / 2 >= b->x1 - 3 && x + w / 2 < b->x2 + 3 &&
+                     y + h / 2 >= b->y1 - 3 && y + h / 2 < b->y2 + 3;
+        }
+        if (!inside) r[nr++] = (hrule_t){y + h / 2, x, x + w};
+    }
+    qsort(r, (size_t)nr, sizeof *r, cmp_hrule);
+    /* pieces of one broken rule */
+    int m = 0;
+    for (int i = 0; i < nr; i++) {
+        int j;
+        for (j = m - 1; j >= 0 && r[i].y - r[j].y <= tol; j--)
+            if (r[i].lo - r[j].hi <= (int)(2 * ch) && r[j].lo - r[i].hi <= (int)(2 * ch)) break;
+        if (j >= 0 && r[i].y - r[j].y <= tol) {
+            r[j].lo = imin(r[j].lo, r[i].lo);
+            r[j].hi = imax(r[j].hi, r[i].hi);
+        } else {
+            r[m++] = r[i];
+        }
+    }
+    nr = 0;
+    for (int i = 0; i < m; i++)
+        if ((float)(r[i].hi - r[i].lo) >= 8 * ch) r[nr++] = r[i];
+    qsort(r, (size_t)nr, sizeof *r, cmp_hrule);
+    if (nr < 2) goto done;
+    s.idx = malloc((size_t)(n > 0 ? n : 1) * sizeof *s.idx);
+    s.row = malloc((size_t)(n > 0 ? n : 1) * sizeof *s.row);
+    s.rows = malloc((size_t)(n > 0 ? n : 1) * sizeof *s.rows);
+    s.wv = malloc((size_t)(n > 0 ? n : 1) * sizeof *s.wv);
+    s.cnt = malloc((size_t)(W > 0 ? W : 1) * sizeof *s.cnt);
+    s.gap1 = malloc((size_t)(W > 0 ? W : 1) * sizeof *s.gap1);
+    s.gap2 = malloc((size_t)(W > 0 ? W : 1) * sizeof *s.gap2);
+    if (!s.idx || !s.row || !s.rows || !s.wv || !s.cnt || !s.gap1 || !s.gap2) goto oom;
+    /* chains of rules of one extent, top to bottom */
+    for (int i = 0; i < nr && rc == OCR_OK; i++) {
+        if (used[i]) continue;
+        int len = r[i].hi - r[i].lo, tx = imax((int)(2 * ch), len / 25), k = 0;
+        chain[k++] = i;
+        for (int j = i + 1; j < nr; j++)
+            if (!used[j] && abs(r[j].lo - r[i].lo) <= tx && abs(r[j].hi - r[i].hi) <= tx &&
+                r[j].y - r[chain[k - 1]].y > tol)
+                chain[k++] = j;
+        if (k < 2) continue;
+        if (k > 32) k = 32;
+        hrule_t sub[32];
+        /* the longest run of the chain that holds a table, then the rest */
+        for (int a = 0; a + 1 < k && rc == OCR_OK;) {
+            bool ok = false;
+            int b;
+            for (b = k - 1; b > a && rc == OCR_OK; b--) {
+                int mm = b - a + 1;
+                for (int q = 0; q < mm; q++) sub[q] = r[chain[a + q]];
+                rc = hr_try(sub, mm, cc, n, ch, &s, W, out, &ok, e);
+                if (ok) break;
+            }
+            if (ok) {
+                for (int q = a; q <= b; q++) used[chain[q]] = true;
+                a = b + 1;
+            } else {
+                a++;
+            }
+        }
+    }
+    goto done;
+oom:
+    rc = ocr_err_set(e, OCR_E_NOMEM, "layout: out of memory (tables)");
+done:
+    free(s.idx);
+    free(s.row);
+    free(s.rows);
+    free(s.wv);
+    free(s.cnt);
+    free(s.gap1);
+    free(s.gap2);
+    free(r);
+    free(chain);
+    free(used);
+    boxaDestroy(&hb);
+    return rc;
+}

@@ -4,6 +4,10 @@
  *   - one column: a heading, paragraphs, a bullet list, a page number;
  *   - two columns under a full-width title (reading order);
  *   - a ruled 3x4 table (rows x columns exact);
+ *   - tables with horizontal rules only: booktabs 3x4, rules between the
+ *     rows of a 4x3 (rows x columns and every cell's text exact);
+ *   - numbered headings at two sizes ("1. ...", "1.1 ...") and a
+ *     numbered list in the body font;
  *   - a filled rectangle as a figure;
  *   - the one-column page turned 90/180/270 (orientation exact) and
  *     skewed by 2 and -3 degrees with noise (skew within 0.3 degrees).
@@ -247,6 +251,85 @@ static void unruled_page(page_t *pg)
             text(pg, cx[c], y + r * 34, 200, SERIF, BODY, r == 0, false, false, 0, cells[r][c], LAY_TABLE, tb);
     y += 4 * 34 + 40;
     text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P2, LAY_PARAGRAPH, -1);
+}
+
+/* A table with horizontal rules only. booktabs: a heavy rule above the
+ * header, a light one under it and a heavy one at the bottom, nrow rows
+ * (the header and the body rows between the last two rules); else a rule
+ * between every two rows. No vertical rules. */
+static void hrule_table(page_t *pg, int y, bool booktabs, int nrow, int ncol, const char *const *cells,
+                        const int *cx, int x1, int x2, int rh)
+{
+    int tb = new_block(pg, LAY_TABLE);
+    int top = y;
+    y += 10;
+    for (int r = 0; r < nrow; r++) {
+        for (int c = 0; c < ncol; c++)
+            text(pg, cx[c], y, 220, SERIF, BODY, false, false, false, 0, cells[r * ncol + c], LAY_TABLE, tb);
+        y += rh;
+        if (r + 1 < nrow && (!booktabs || r == 0)) {
+            cairo_set_line_width(pg->cr, 1);
+            cairo_move_to(pg->cr, x1, y + 0.5);
+            cairo_line_to(pg->cr, x2, y + 0.5);
+            cairo_stroke(pg->cr);
+            y += 10;
+        }
+    }
+    int bot = y;
+    cairo_set_line_width(pg->cr, booktabs ? 2 : 1);
+    cairo_move_to(pg->cr, x1, top + 1);
+    cairo_line_to(pg->cr, x2, top + 1);
+    cairo_move_to(pg->cr, x1, bot + 1);
+    cairo_line_to(pg->cr, x2, bot + 1);
+    cairo_stroke(pg->cr);
+    pg->table = (pipe_box){x1, top, x2, bot + 2};
+    pg->table_rows = nrow;
+    pg->table_cols = ncol;
+}
+
+/* A booktabs 3x4 table under a paragraph and a caption; a table with
+ * rules between its 4x3 rows under it. */
+static void hrule_page(page_t *pg, bool booktabs)
+{
+    page_init(pg);
+    int x = 90, w = 820, y = 90;
+    y += text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P1, LAY_PARAGRAPH, -1) + 30;
+    y += text(pg, x, y, w, SERIF, BODY, false, false, false, 0, "Table 1. Supplies bought this month.",
+              LAY_PARAGRAPH, -1) + 14;
+    static const char *bt[12] = {"Item", "Quantity", "Price", "Total", "Paper", "12", "3.50", "42.00",
+                                 "Ink", "3", "18.25", "54.75"};
+    static const int bx[4] = {110, 330, 540, 740};
+    static const char *rr[12] = {"Engine", "Pages/s", "Errors", "vlocr", "4.2", "1.1 %",
+                                 "reference", "0.9", "0.8 %", "baseline", "2.5", "3.0 %"};
+    static const int rx[3] = {110, 420, 700};
+    if (booktabs)
+        hrule_table(pg, y, true, 3, 4, bt, bx, 100, 900, 30);
+    else
+        hrule_table(pg, y, false, 4, 3, rr, rx, 100, 900, 30);
+    y = pg->table.y2 + 36;
+    text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P2, LAY_PARAGRAPH, -1);
+}
+
+/* Numbered headings in larger bold type at two sizes, a numbered list in
+ * the body font. */
+static void numbered_page(page_t *pg)
+{
+    page_init(pg);
+    int x = 90, w = 820, y = 70;
+    y += text(pg, x, y, w, SERIF, 30, true, false, false, 0, "1. Reading documents with vlocr", LAY_HEADING, -1) +
+         24;
+    y += text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P1, LAY_PARAGRAPH, -1) + 22;
+    y += text(pg, x, y, w, SERIF, 24, true, false, false, 0, "1.1 Cleaning the page", LAY_HEADING, -1) + 18;
+    y += text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P2, LAY_PARAGRAPH, -1) + 16;
+    for (int i = 0; i < 3; i++) {
+        char item[256];
+        snprintf(item, sizeof item, "%d. %s", i + 1, ITEMS[i]);
+        y += text(pg, x + 20, y, w - 20, SERIF, BODY, false, false, false, 0, item, LAY_LIST_ITEM, -1) + 8;
+    }
+    y += 18;
+    y += text(pg, x, y, w, SERIF, 24, true, false, false, 0, "2. Results", LAY_HEADING, -1) + 18;
+    text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P3, LAY_PARAGRAPH, -1);
+    text(pg, 0, 1215, PAGE_W, SERIF, 15, false, false, true, 0, "7", LAY_PAGE_NUMBER, -1);
 }
 
 /* The page as an 8 bpp PIX (the green channel). */
@@ -536,6 +619,111 @@ static void test_unruled_table(void)
     page_done(&pg);
 }
 
+static void test_hrule_tables(void)
+{
+    for (int v = 0; v < 2; v++) {
+        bool booktabs = v == 0;
+        const char *name = booktabs ? "booktabs" : "rules between rows";
+        page_t pg;
+        hrule_page(&pg, booktabs);
+        PIX *pix = page_pix(&pg);
+        lay_clean_result cr;
+        lay_page lp;
+        if (run(pix, &cr, &lp)) {
+            dump(booktabs ? "booktabs" : "hrules", cr.gray, &lp);
+            print_layout(&lp);
+            check_lines(name, &pg, &lp, NULL);
+            const lay_block *t = NULL;
+            int tables = 0;
+            for (int i = 0; i < lp.n_blocks; i++)
+                if (lp.blocks[i].type == LAY_TABLE) {
+                    t = &lp.blocks[i];
+                    tables++;
+                }
+            CHECK(tables == 1, "%s: one table, found %d", name, tables);
+            if (t) {
+                int R = pg.table_rows, C = pg.table_cols, in_cells = 0;
+                CHECK(t->ruled, "%s: found from its rules", name);
+                CHECK(t->n_rows == R && t->n_cols == C, "%s: %dx%d grid, found %dx%d", name, R, C, t->n_rows,
+                      t->n_cols);
+                CHECK(t->n_cells == R * C, "%s: %d cells, found %d", name, R * C, t->n_cells);
+                CHECK(lay_box_iou(t->box, pg.table) >= 0.9, "%s: table box IoU %.2f", name,
+                      lay_box_iou(t->box, pg.table));
+                for (int k = 0; k < t->n_lines; k++) in_cells += t->lines[k].cell >= 0;
+                CHECK(t->n_lines == R * C && in_cells == R * C, "%s: one line per cell: %d lines, %d in cells",
+                      name, t->n_lines, in_cells);
+                /* every cell in its place: cell (r, c) holds true line r*C+c of the table */
+                int bad = 0;
+                for (int k = 0; k < t->n_lines; k++) {
+                    const lay_cell *cl = &t->cells[t->lines[k].cell];
+                    int best = -1;
+                    double bi = 0;
+                    for (int q = 0; q < pg.n_lines; q++)
+                        if (pg.blk_type[pg.line_blk[q]] == LAY_TABLE && lay_box_iou(pg.line[q], t->lines[k].box) > bi) {
+                            bi = lay_box_iou(pg.line[q], t->lines[k].box);
+                            best = q;
+                        }
+                    int first = 0;
+                    while (first < pg.n_lines && pg.blk_type[pg.line_blk[first]] != LAY_TABLE) first++;
+                    best -= first;
+                    if (best < 0 || cl->row != best / C || cl->col != best % C) bad++;
+                }
+                CHECK(bad == 0, "%s: %d lines in the wrong cell", name, bad);
+            }
+            int paras = 0;
+            for (int i = 0; i < lp.n_blocks; i++) paras += lp.blocks[i].type == LAY_PARAGRAPH;
+            CHECK(paras == 3, "%s: the paragraphs and the caption stay text: %d paragraphs", name, paras);
+        }
+        lay_page_free(&lp);
+        lay_clean_result_free(&cr);
+        pixDestroy(&pix);
+        page_done(&pg);
+    }
+}
+
+static void test_numbered_headings(void)
+{
+    page_t pg;
+    numbered_page(&pg);
+    PIX *pix = page_pix(&pg);
+    lay_clean_result cr;
+    lay_page lp;
+    if (run(pix, &cr, &lp)) {
+        dump("numbered", cr.gray, &lp);
+        print_layout(&lp);
+        int match[MAX_TRUTH];
+        check_lines("numbered headings", &pg, &lp, match);
+        /* the type of the block of every true line's match */
+        int wrong = 0, heads = 0, items = 0;
+        found_line f[512];
+        int nf = collect(&lp, f, 512);
+        for (int t = 0; t < pg.n_lines; t++) {
+            if (match[t] < 0 || match[t] >= nf) continue;
+            lay_type want = pg.blk_type[pg.line_blk[t]], got = lp.blocks[f[match[t]].blk].type;
+            if (want != got) {
+                wrong++;
+                printf("   true line %d: %s, found %s\n", t, lay_type_name(want), lay_type_name(got));
+            }
+        }
+        for (int i = 0; i < lp.n_blocks; i++) {
+            heads += lp.blocks[i].type == LAY_HEADING;
+            items += lp.blocks[i].type == LAY_LIST_ITEM;
+        }
+        CHECK(wrong == 0, "numbered headings: %d lines of the wrong type", wrong);
+        CHECK(heads == 3, "3 numbered headings, found %d", heads);
+        CHECK(items == 3, "the numbered list in the body font stays a list: %d items", items);
+        /* the number is part of the heading */
+        bool num = lp.n_blocks > 0 && lp.blocks[0].type == LAY_HEADING &&
+                   abs(lp.blocks[0].box.x1 - pg.line[0].x1) <= 3;
+        CHECK(num, "\"1.\" belongs to the heading");
+        CHECK(lp.n_blocks > 0 && lp.blocks[0].level == 1, "the 30 px heading is level 1");
+    }
+    lay_page_free(&lp);
+    lay_clean_result_free(&cr);
+    pixDestroy(&pix);
+    page_done(&pg);
+}
+
 /* Small print is enlarged for analysis; boxes map back to the input. */
 static void test_small_print(void)
 {
@@ -712,6 +900,8 @@ int main(void)
     TST_RUN(test_table);
     TST_RUN(test_figure);
     TST_RUN(test_unruled_table);
+    TST_RUN(test_hrule_tables);
+    TST_RUN(test_numbered_headings);
     TST_RUN(test_small_print);
     TST_RUN(test_orientation);
     TST_RUN(test_skew);
