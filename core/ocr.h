@@ -398,6 +398,22 @@ void ocr_rope_interleaved_ref(float *x, int n, int nheads, int stride, int dim,
 void ocr_rope_table_ref(float *cos_t, float *sin_t, const int *pos, int npos,
                         const float *inv_freq, int half, float mscale);
 
+/* ---------------------------------------------------------- string buffer */
+
+/* Growable NUL-terminated text; zero-initialise to start. A failed
+ * allocation sets `oom` and turns later appends into no-ops, so callers
+ * check it once when done. `p` is malloc'd (NULL while empty). */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} ocr_buf;
+
+void ocr_buf_put(ocr_buf *b, const char *s, size_t n);
+void ocr_buf_puts(ocr_buf *b, const char *s);
+void ocr_buf_printf(ocr_buf *b, const char *fmt, ...) OCR_PRINTF(2, 3);
+void ocr_buf_free(ocr_buf *b);
+
 /* -------------------------------------------------------------------- PRNG */
 
 /* xoshiro256**; seed with ocr_rng_seed (splitmix64 expansion) or fill s[]

@@ -39,38 +39,6 @@ void ocr_spec_free(ocr_spec *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Growable report text. */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) OCR_PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (k < 0) return;
-    size_t len = strlen(line);
-    if (b->n + len + 1 > b->cap) {
-        size_t ncap = (b->cap + len + 1) * 2;
-        char *q = realloc(b->p, ncap);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = ncap;
-    }
-    memcpy(b->p + b->n, line, len + 1);
-    b->n += len;
-}
-
 static int name_cmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -79,7 +47,7 @@ static int name_cmp(const void *a, const void *b)
 ocr_status ocr_spec_check(const ocr_spec *s, const ocr_st *st, ocr_spec_result *r, ocr_err *e)
 {
     memset(r, 0, sizeof *r);
-    sbuf b = {0};
+    ocr_buf b = {0};
     const char **names = malloc((s->n ? s->n : 1) * sizeof *names);
     if (!names) return ocr_err_set(e, OCR_E_NOMEM, "ocr_spec_check: out of memory");
     for (size_t i = 0; i < s->n; i++) {
@@ -91,7 +59,7 @@ ocr_status ocr_spec_check(const ocr_spec *s, const ocr_st *st, ocr_spec_result *
         if (!t) {
             if (!en->optional) {
                 r->n_missing++;
-                sb_printf(&b, "missing    %s %s\n", en->name,
+                ocr_buf_printf(&b, "missing    %s %s\n", en->name,
                           ocr_shape_str(a, sizeof a, en->ndim, en->shape));
             }
             continue;
@@ -100,7 +68,7 @@ ocr_status ocr_spec_check(const ocr_spec *s, const ocr_st *st, ocr_spec_result *
         else r->n_found++;
         if (!ocr_tensor_has_shape(t, en->ndim, en->shape)) {
             r->n_misshaped++;
-            sb_printf(&b, "misshaped  %s is %s, config implies %s\n", en->name,
+            ocr_buf_printf(&b, "misshaped  %s is %s, config implies %s\n", en->name,
                       ocr_shape_str(a, sizeof a, t->ndim, t->shape),
                       ocr_shape_str(c, sizeof c, en->ndim, en->shape));
         }
@@ -114,7 +82,7 @@ ocr_status ocr_spec_check(const ocr_spec *s, const ocr_st *st, ocr_spec_result *
         if (ln > 10 && strcmp(t->name + ln - 10, "_scale_inv") == 0) continue;
         char a[96];
         r->n_unexpected++;
-        sb_printf(&b, "unexpected %s %s %s\n", t->name, ocr_dtype_name(t->dtype),
+        ocr_buf_printf(&b, "unexpected %s %s %s\n", t->name, ocr_dtype_name(t->dtype),
                   ocr_shape_str(a, sizeof a, t->ndim, t->shape));
     }
     free(names);

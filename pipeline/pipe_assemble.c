@@ -20,37 +20,13 @@
 
 #include "pipeline/pipe.h"
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
 
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 64;
-        while (nc < b->n + n + 1) nc *= 2;
-        char *p = realloc(b->p, nc);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = nc;
-    }
-    if (n) memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
 
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
 /* Hand the buffer over as a malloc'd string ("" when empty). */
-static ocr_status sb_take(sbuf *b, char **out, const char *who, ocr_err *e)
+static ocr_status sb_take(ocr_buf *b, char **out, const char *who, ocr_err *e)
 {
-    if (!b->oom && !b->p) sb_put(b, "", 0);
+    if (!b->oom && !b->p) ocr_buf_put(b, "", 0);
     if (b->oom) {
         free(b->p);
         *out = NULL;
@@ -82,7 +58,7 @@ static bool starts_lower(const char *s, size_t n)
 }
 
 /* A letter before position i of b (ASCII letter or a non-ASCII byte). */
-static bool letter_before(const sbuf *b, size_t i)
+static bool letter_before(const ocr_buf *b, size_t i)
 {
     if (i == 0) return false;
     unsigned char c = (unsigned char)b->p[i - 1];
@@ -91,14 +67,14 @@ static bool letter_before(const sbuf *b, size_t i)
 
 ocr_status pipe_assemble_join(const char *const *lines, int n, char **out, ocr_err *e)
 {
-    sbuf b = {0};
+    ocr_buf b = {0};
     for (int i = 0; i < n; i++) {
         if (!lines[i]) continue;
         const char *t;
         size_t tn = trim(lines[i], &t);
         if (!tn) continue;
         if (b.n == 0) {
-            sb_put(&b, t, tn);
+            ocr_buf_put(&b, t, tn);
             continue;
         }
         if (b.n >= 2 && (unsigned char)b.p[b.n - 2] == 0xC2 && (unsigned char)b.p[b.n - 1] == 0xAD) {
@@ -107,9 +83,9 @@ ocr_status pipe_assemble_join(const char *const *lines, int n, char **out, ocr_e
             if (starts_lower(t, tn)) b.n--; /* "exam-" "ple" */
             /* else "well-" "Known": keep the hyphen, no space */
         } else {
-            sb_put(&b, " ", 1);
+            ocr_buf_put(&b, " ", 1);
         }
-        sb_put(&b, t, tn);
+        ocr_buf_put(&b, t, tn);
     }
     return sb_take(&b, out, "pipe_assemble_join", e);
 }
@@ -180,26 +156,26 @@ static size_t number_len(const char *s, size_t n, const char **d, size_t *dn)
     return i;
 }
 
-static void put_list_item(sbuf *b, const char *t)
+static void put_list_item(ocr_buf *b, const char *t)
 {
     size_t n = strlen(t), k;
     const char *d;
     size_t dn;
     if ((k = number_len(t, n, &d, &dn)) > 0) {
-        sb_put(b, d, dn);
-        sb_puts(b, ". ");
-        sb_put(b, t + k, n - k);
+        ocr_buf_put(b, d, dn);
+        ocr_buf_puts(b, ". ");
+        ocr_buf_put(b, t + k, n - k);
     } else {
         k = bullet_len(t, n);
-        sb_puts(b, "- ");
-        sb_put(b, t + k, n - k);
+        ocr_buf_puts(b, "- ");
+        ocr_buf_put(b, t + k, n - k);
     }
 }
 
 /* ----------------------------------------------------------- paragraphs */
 
 /* Text that Markdown would take for a heading, list or quote is escaped. */
-static void put_paragraph(sbuf *b, const char *t)
+static void put_paragraph(ocr_buf *b, const char *t)
 {
     size_t n = strlen(t);
     const char *d;
@@ -207,21 +183,21 @@ static void put_paragraph(sbuf *b, const char *t)
     if (n && (t[0] == '#' || t[0] == '>' || (bullet_len(t, n) > 0 && (unsigned char)t[0] < 0x80) ||
               (t[0] != '(' && number_len(t, n, &d, &dn) > 0))) {
         if (t[0] >= '0' && t[0] <= '9') {
-            sb_put(b, d, dn); /* "1. x" -> "1\. x" */
-            sb_puts(b, "\\");
-            sb_put(b, t + dn, n - dn);
+            ocr_buf_put(b, d, dn); /* "1. x" -> "1\. x" */
+            ocr_buf_puts(b, "\\");
+            ocr_buf_put(b, t + dn, n - dn);
             return;
         }
-        sb_puts(b, "\\");
+        ocr_buf_puts(b, "\\");
     }
-    sb_put(b, t, n);
+    ocr_buf_put(b, t, n);
 }
 
 /* ------------------------------------------------------------- formulas */
 
 /* The LaTeX of a formula line without display wrappers the recogniser may
  * have added ($$…$$, \[…\], $…$). */
-static void put_latex(sbuf *b, const char *s)
+static void put_latex(ocr_buf *b, const char *s)
 {
     const char *t;
     size_t n = trim(s, &t);
@@ -238,25 +214,25 @@ static void put_latex(sbuf *b, const char *s)
             break;
         }
     }
-    sb_put(b, t, n);
+    ocr_buf_put(b, t, n);
 }
 
 /* --------------------------------------------------------------- tables */
 
-static void put_escaped(sbuf *b, const char *s, bool html)
+static void put_escaped(ocr_buf *b, const char *s, bool html)
 {
     for (; *s; s++) {
-        if (html && *s == '&') sb_puts(b, "&amp;");
-        else if (html && *s == '<') sb_puts(b, "&lt;");
-        else if (html && *s == '>') sb_puts(b, "&gt;");
-        else if (!html && *s == '|') sb_puts(b, "\\|");
-        else if (*s == '\n' || *s == '\r') sb_puts(b, " ");
-        else sb_put(b, s, 1);
+        if (html && *s == '&') ocr_buf_puts(b, "&amp;");
+        else if (html && *s == '<') ocr_buf_puts(b, "&lt;");
+        else if (html && *s == '>') ocr_buf_puts(b, "&gt;");
+        else if (!html && *s == '|') ocr_buf_puts(b, "\\|");
+        else if (*s == '\n' || *s == '\r') ocr_buf_puts(b, " ");
+        else ocr_buf_put(b, s, 1);
     }
 }
 
 /* The table of block bt: a pipe table when every cell is 1x1, else HTML. */
-static ocr_status put_table(sbuf *b, const lay_block *bt, const char *const *lines, ocr_err *e)
+static ocr_status put_table(ocr_buf *b, const lay_block *bt, const char *const *lines, ocr_err *e)
 {
     int nc = bt->n_cells, R = bt->n_rows, C = bt->n_cols;
     char **cell = calloc((size_t)(nc > 0 ? nc : 1), sizeof *cell);
@@ -281,27 +257,27 @@ static ocr_status put_table(sbuf *b, const lay_block *bt, const char *const *lin
                 grid[(size_t)x->row * C + x->col] = cell[c];
         }
         for (int r = 0; rc == OCR_OK && r < R; r++) {
-            if (r) sb_puts(b, "\n");
+            if (r) ocr_buf_puts(b, "\n");
             for (int c = 0; c < C; c++) {
                 const char *t = grid[(size_t)r * C + c];
-                sb_puts(b, "| ");
+                ocr_buf_puts(b, "| ");
                 if (t && *t) {
                     put_escaped(b, t, false);
-                    sb_puts(b, " ");
+                    ocr_buf_puts(b, " ");
                 }
             }
-            sb_puts(b, "|");
+            ocr_buf_puts(b, "|");
             if (r == 0) {
-                sb_puts(b, "\n");
-                for (int c = 0; c < C; c++) sb_puts(b, "| --- ");
-                sb_puts(b, "|");
+                ocr_buf_puts(b, "\n");
+                for (int c = 0; c < C; c++) ocr_buf_puts(b, "| --- ");
+                ocr_buf_puts(b, "|");
             }
         }
         free(grid);
     } else if (rc == OCR_OK) {
-        sb_puts(b, "<table>");
+        ocr_buf_puts(b, "<table>");
         for (int r = 0; r < R; r++) {
-            sb_puts(b, "\n<tr>");
+            ocr_buf_puts(b, "\n<tr>");
             for (int c = 0; c < nc; c++) {
                 const lay_cell *x = &bt->cells[c];
                 if (x->row != r) continue;
@@ -310,15 +286,15 @@ static ocr_status put_table(sbuf *b, const lay_block *bt, const char *const *lin
                 if (x->row_span > 1) al += (size_t)snprintf(attr + al, sizeof attr - al, " rowspan=\"%d\"", x->row_span);
                 if (x->col_span > 1 && al < sizeof attr)
                     snprintf(attr + al, sizeof attr - al, " colspan=\"%d\"", x->col_span);
-                sb_puts(b, "<td");
-                sb_puts(b, attr);
-                sb_puts(b, ">");
+                ocr_buf_puts(b, "<td");
+                ocr_buf_puts(b, attr);
+                ocr_buf_puts(b, ">");
                 put_escaped(b, cell[c], true);
-                sb_puts(b, "</td>");
+                ocr_buf_puts(b, "</td>");
             }
-            sb_puts(b, "</tr>");
+            ocr_buf_puts(b, "</tr>");
         }
-        sb_puts(b, "\n</table>");
+        ocr_buf_puts(b, "\n</table>");
     }
     for (int c = 0; cell && c < nc; c++) free(cell[c]);
     free(cell);
@@ -335,7 +311,7 @@ ocr_status pipe_assemble_block(const lay_page *lp, int bi, const char *const *li
     if (bi < 0 || bi >= lp->n_blocks)
         return ocr_err_set(e, OCR_E_ARG, "pipe_assemble_block: block %d of %d", bi, lp->n_blocks);
     const lay_block *bl = &lp->blocks[bi];
-    sbuf b = {0};
+    ocr_buf b = {0};
     ocr_status rc = OCR_OK;
     if (bl->type == LAY_FIGURE) return sb_take(&b, out, "pipe_assemble_block", e);
     if (bl->type == LAY_TABLE && bl->n_cells > 0 && bl->n_rows > 0 && bl->n_cols > 0) {
@@ -347,19 +323,19 @@ ocr_status pipe_assemble_block(const lay_page *lp, int bi, const char *const *li
         return sb_take(&b, out, "pipe_assemble_block", e);
     }
     if (bl->type == LAY_FORMULA) {
-        sbuf f = {0};
+        ocr_buf f = {0};
         for (int i = 0; lines && i < bl->n_lines; i++) {
             if (!lines[i]) continue;
             size_t n0 = f.n;
-            if (f.n) sb_puts(&f, " \\\\ ");
+            if (f.n) ocr_buf_puts(&f, " \\\\ ");
             size_t n1 = f.n;
             put_latex(&f, lines[i]);
             if (f.n == n1 && !f.oom) f.p[f.n = n0] = 0; /* nothing read: no separator */
         }
         if (f.n) {
-            sb_puts(&b, "$$\n");
-            sb_put(&b, f.p, f.n);
-            sb_puts(&b, "\n$$");
+            ocr_buf_puts(&b, "$$\n");
+            ocr_buf_put(&b, f.p, f.n);
+            ocr_buf_puts(&b, "\n$$");
         }
         b.oom = b.oom || f.oom;
         free(f.p);
@@ -372,15 +348,15 @@ ocr_status pipe_assemble_block(const lay_page *lp, int bi, const char *const *li
     if (*joined) {
         switch (bl->type) {
         case LAY_HEADING:
-            sb_puts(&b, pipe_assemble_heading_level(lp, bl) == 1 ? "# " : "## ");
-            sb_puts(&b, joined);
+            ocr_buf_puts(&b, pipe_assemble_heading_level(lp, bl) == 1 ? "# " : "## ");
+            ocr_buf_puts(&b, joined);
             break;
         case LAY_LIST_ITEM: put_list_item(&b, joined); break;
         case LAY_PARAGRAPH:
         case LAY_TABLE: /* no cell grid: its text as a paragraph */
             put_paragraph(&b, joined);
             break;
-        default: sb_puts(&b, joined); break; /* header, footer, page number */
+        default: ocr_buf_puts(&b, joined); break; /* header, footer, page number */
         }
     }
     free(joined);
@@ -435,13 +411,13 @@ ocr_status pipe_assemble_page(const lay_page *lp, pipe_line_texts text, pipe_lin
                 j++;
         int level = bl->type == LAY_HEADING ? pipe_assemble_heading_level(lp, bl) : bl->level;
         const char *lab = lay_type_doc_label(bl->type, level);
-        sbuf b = {0};
+        ocr_buf b = {0};
         for (int k = i; rc == OCR_OK && k < j; k++) {
             char *md = NULL;
             rc = pipe_assemble_block(lp, k, text ? text[k] : NULL, &md, e);
             if (rc == OCR_OK && *md) {
-                if (b.n) sb_puts(&b, "\n");
-                sb_puts(&b, md);
+                if (b.n) ocr_buf_puts(&b, "\n");
+                ocr_buf_puts(&b, md);
             }
             free(md);
         }

@@ -17,43 +17,9 @@
 
 #include "pipeline/pipe.h"
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} hbuf;
 
-static void put(hbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 4096;
-        while (nc < b->n + n + 1) nc *= 2;
-        char *p = realloc(b->p, nc);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = nc;
-    }
-    if (n) memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
 
-static void puts_(hbuf *b, const char *s) { put(b, s, strlen(s)); }
 
-static void OCR_PRINTF(2, 3) putf(hbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
 
 /* Length of the valid UTF-8 sequence at s[0..n) (1..4), or 0 when invalid
  * (overlong forms, surrogates and values past U+10FFFF included). */
@@ -79,7 +45,7 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 }
 
 /* s[0..n) as XML character data (also safe inside a "-quoted attribute). */
-static void put_text(hbuf *b, const char *s, size_t n)
+static void put_text(ocr_buf *b, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
@@ -95,25 +61,25 @@ static void put_text(hbuf *b, const char *s, size_t n)
         default: break;
         }
         if (rep) {
-            puts_(b, rep);
+            ocr_buf_puts(b, rep);
             i++;
         } else if (c < 0x20 || c == 0x7F) {
-            put(b, " ", 1);
+            ocr_buf_put(b, " ", 1);
             i++;
         } else {
             size_t k = utf8_len(u + i, n - i);
             if (k == 0) {
-                puts_(b, "\xEF\xBF\xBD"); /* U+FFFD */
+                ocr_buf_puts(b, "\xEF\xBF\xBD"); /* U+FFFD */
                 i++;
             } else {
-                put(b, s + i, k);
+                ocr_buf_put(b, s + i, k);
                 i += k;
             }
         }
     }
 }
 
-static void put_bbox(hbuf *b, pipe_box x) { putf(b, "bbox %d %d %d %d", x.x1, x.y1, x.x2, x.y2); }
+static void put_bbox(ocr_buf *b, pipe_box x) { ocr_buf_printf(b, "bbox %d %d %d %d", x.x1, x.y1, x.x2, x.y2); }
 
 /* The class of a block's area. */
 static const char *area_class(const pipe_block *blk)
@@ -144,25 +110,25 @@ static int wconf_of(float c)
 }
 
 /* One ocr_line: bbox when has_box, x_wconf when conf >= 0, the text. */
-static void put_line(hbuf *b, int page_no, int *line_id, bool has_box, pipe_box lb, float conf,
+static void put_line(ocr_buf *b, int page_no, int *line_id, bool has_box, pipe_box lb, float conf,
                      const char *t, size_t len)
 {
-    putf(b, "     <span class=\"ocr_line\" id=\"line_%d_%d\"", page_no, ++*line_id);
+    ocr_buf_printf(b, "     <span class=\"ocr_line\" id=\"line_%d_%d\"", page_no, ++*line_id);
     bool titled = false;
     if (has_box) {
-        puts_(b, " title=\"");
+        ocr_buf_puts(b, " title=\"");
         put_bbox(b, lb);
         titled = true;
     }
     if (conf >= 0) {
-        puts_(b, titled ? "; " : " title=\"");
-        putf(b, "x_wconf %d", wconf_of(conf));
+        ocr_buf_puts(b, titled ? "; " : " title=\"");
+        ocr_buf_printf(b, "x_wconf %d", wconf_of(conf));
         titled = true;
     }
-    if (titled) puts_(b, "\"");
-    puts_(b, ">");
+    if (titled) ocr_buf_puts(b, "\"");
+    ocr_buf_puts(b, ">");
     put_text(b, t, len);
-    puts_(b, "</span>\n");
+    ocr_buf_puts(b, "</span>\n");
 }
 
 /* s[0..*len) without leading and trailing blanks: start returned, *len set. */
@@ -194,7 +160,7 @@ static pipe_box estimate(const pipe_block *blk, pipe_box bb, int k, int n)
     return lb;
 }
 
-static void render_block(hbuf *b, const pipe_block *blk, int page_no, int bi, int *line_id)
+static void render_block(ocr_buf *b, const pipe_block *blk, int page_no, int bi, int *line_id)
 {
     pipe_box bb = {0, 0, 0, 0};
     bool has_box = pipe_block_bbox(blk, &bb);
@@ -211,24 +177,24 @@ static void render_block(hbuf *b, const pipe_block *blk, int page_no, int bi, in
         n_lines = count_lines(text);
     }
 
-    putf(b, "   <div class=\"%s\" id=\"block_%d_%d\"", area_class(blk), page_no, bi + 1);
+    ocr_buf_printf(b, "   <div class=\"%s\" id=\"block_%d_%d\"", area_class(blk), page_no, bi + 1);
     if (has_box) {
-        puts_(b, " title=\"");
+        ocr_buf_puts(b, " title=\"");
         put_bbox(b, bb);
-        puts_(b, "\"");
+        ocr_buf_puts(b, "\"");
     }
     if (n_lines == 0) {
-        puts_(b, "></div>\n");
+        ocr_buf_puts(b, "></div>\n");
         return;
     }
-    puts_(b, ">\n");
-    putf(b, "    <p class=\"ocr_par\" id=\"par_%d_%d\"", page_no, bi + 1);
+    ocr_buf_puts(b, ">\n");
+    ocr_buf_printf(b, "    <p class=\"ocr_par\" id=\"par_%d_%d\"", page_no, bi + 1);
     if (has_box) {
-        puts_(b, " title=\"");
+        ocr_buf_puts(b, " title=\"");
         put_bbox(b, bb);
-        puts_(b, "\"");
+        ocr_buf_puts(b, "\"");
     }
-    puts_(b, ">\n");
+    ocr_buf_puts(b, ">\n");
     if (blk->n_lines > 0) {
         int k = 0;
         for (int i = 0; i < blk->n_lines; i++) {
@@ -242,7 +208,7 @@ static void render_block(hbuf *b, const pipe_block *blk, int page_no, int bi, in
             put_line(b, page_no, line_id, l->has_box, lb, l->confidence, t, len);
             k++;
         }
-        puts_(b, "    </p>\n   </div>\n");
+        ocr_buf_puts(b, "    </p>\n   </div>\n");
         return;
     }
     int k = 0;
@@ -258,14 +224,14 @@ static void render_block(hbuf *b, const pipe_block *blk, int page_no, int bi, in
         if (!q) break;
         p = q + 1;
     }
-    puts_(b, "    </p>\n   </div>\n");
+    ocr_buf_puts(b, "    </p>\n   </div>\n");
 }
 
 ocr_status pipe_hocr_render(const pipe_doc *d, char **out, size_t *len, ocr_err *e)
 {
-    hbuf b = {0};
+    ocr_buf b = {0};
     const char *src = d->source ? d->source : "";
-    puts_(&b,
+    ocr_buf_puts(&b,
           "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
           "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\"\n"
           "    \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd\">\n"
@@ -273,24 +239,24 @@ ocr_status pipe_hocr_render(const pipe_doc *d, char **out, size_t *len, ocr_err 
           " <head>\n"
           "  <title>");
     put_text(&b, src, strlen(src));
-    puts_(&b, "</title>\n"
+    ocr_buf_puts(&b, "</title>\n"
               "  <meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\" />\n");
-    putf(&b, "  <meta name=\"ocr-system\" content=\"vlocr %s\" />\n", vlocr_version());
-    puts_(&b, "  <meta name=\"ocr-capabilities\" content=\"ocr_page ocr_carea ocr_par ocr_line "
+    ocr_buf_printf(&b, "  <meta name=\"ocr-system\" content=\"vlocr %s\" />\n", vlocr_version());
+    ocr_buf_puts(&b, "  <meta name=\"ocr-capabilities\" content=\"ocr_page ocr_carea ocr_par ocr_line "
               "ocr_photo\" />\n"
               " </head>\n"
               " <body>\n");
     for (int p = 0; p < d->n_pages; p++) {
         const pipe_page *pg = &d->pages[p];
         int no = pg->number > 0 ? pg->number : p + 1;
-        putf(&b, "  <div class=\"ocr_page\" id=\"page_%d\" title=\"image &quot;", no);
+        ocr_buf_printf(&b, "  <div class=\"ocr_page\" id=\"page_%d\" title=\"image &quot;", no);
         put_text(&b, src, strlen(src));
-        putf(&b, "&quot;; bbox 0 0 %d %d; ppageno %d\">\n", pg->width, pg->height, no - 1);
+        ocr_buf_printf(&b, "&quot;; bbox 0 0 %d %d; ppageno %d\">\n", pg->width, pg->height, no - 1);
         int line_id = 0;
         for (int i = 0; i < pg->n_blocks; i++) render_block(&b, &pg->blocks[i], no, i, &line_id);
-        puts_(&b, "  </div>\n");
+        ocr_buf_puts(&b, "  </div>\n");
     }
-    puts_(&b, " </body>\n</html>\n");
+    ocr_buf_puts(&b, " </body>\n</html>\n");
     if (b.oom) {
         free(b.p);
         *out = NULL;

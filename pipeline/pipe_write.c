@@ -15,32 +15,8 @@
 
 #include "pipeline/pipe.h"
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} wbuf;
 
-static void put(wbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 1024;
-        while (nc < b->n + n + 1) nc *= 2;
-        char *p = realloc(b->p, nc);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = nc;
-    }
-    if (n) memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
 
-static void puts_(wbuf *b, const char *s) { put(b, s, strlen(s)); }
 
 int pipe_format_parse(const char *s)
 {
@@ -156,16 +132,16 @@ ocr_status pipe_page_save_crops(pipe_page *pg, PIX *pix, const char *dir, const 
 }
 
 /* Markdown / text of one block into b; false when it adds nothing. */
-static bool block_text(wbuf *b, const pipe_block *blk, bool markdown)
+static bool block_text(ocr_buf *b, const pipe_block *blk, bool markdown)
 {
     size_t n0 = b->n;
     if (markdown && is_image(blk) && blk->crops)
         for (int i = 0; i < blk->n_boxes; i++) {
             if (!blk->crops[i]) continue;
-            if (b->n > n0) puts_(b, "\n");
-            puts_(b, "![](");
-            puts_(b, blk->crops[i]);
-            puts_(b, ")");
+            if (b->n > n0) ocr_buf_puts(b, "\n");
+            ocr_buf_puts(b, "![](");
+            ocr_buf_puts(b, blk->crops[i]);
+            ocr_buf_puts(b, ")");
         }
     if (blk->text[0]) {
         size_t fl;
@@ -174,8 +150,8 @@ static bool block_text(wbuf *b, const pipe_block *blk, bool markdown)
             b->oom = true;
             return false;
         }
-        if (b->n > n0) puts_(b, "\n");
-        put(b, f, fl);
+        if (b->n > n0) ocr_buf_puts(b, "\n");
+        ocr_buf_put(b, f, fl);
         free(f);
     }
     return b->n > n0;
@@ -190,16 +166,16 @@ static bool md_dropped(const pipe_page *pg, const pipe_block *blk)
                         !strcmp(blk->type, "page_number"));
 }
 
-static void render_text(wbuf *b, const pipe_doc *d, bool markdown)
+static void render_text(ocr_buf *b, const pipe_doc *d, bool markdown)
 {
     for (int p = 0; p < d->n_pages; p++) {
         const pipe_page *pg = &d->pages[p];
-        if (p > 0) puts_(b, markdown ? "\n<--- Page Split --->\n\n" : "\f");
+        if (p > 0) ocr_buf_puts(b, markdown ? "\n<--- Page Split --->\n\n" : "\f");
         bool any = false;
         for (int i = 0; i < pg->n_blocks; i++) {
             if (markdown && md_dropped(pg, &pg->blocks[i])) continue;
             size_t mark = b->n;
-            if (any) puts_(b, "\n\n");
+            if (any) ocr_buf_puts(b, "\n\n");
             if (block_text(b, &pg->blocks[i], markdown)) {
                 any = true;
             } else if (!b->oom) {
@@ -207,7 +183,7 @@ static void render_text(wbuf *b, const pipe_doc *d, bool markdown)
                 b->p[mark] = 0;
             }
         }
-        if (any) puts_(b, "\n");
+        if (any) ocr_buf_puts(b, "\n");
     }
 }
 
@@ -247,16 +223,16 @@ static json_t *jbox(const pipe_box *x)
 }
 
 /* Dump `v` compactly after `key` into b (and drop the reference). */
-static void put_json(wbuf *b, const char *key, json_t *v)
+static void put_json(ocr_buf *b, const char *key, json_t *v)
 {
     if (!v) {
         b->oom = true;
         return;
     }
     if (key) {
-        puts_(b, "\"");
-        puts_(b, key);
-        puts_(b, "\": ");
+        ocr_buf_puts(b, "\"");
+        ocr_buf_puts(b, key);
+        ocr_buf_puts(b, "\": ");
     }
     char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(v);
@@ -265,7 +241,7 @@ static void put_json(wbuf *b, const char *key, json_t *v)
         return;
     }
     /* JSON_COMPACT leaves no space after ':' and ','; fine for machines. */
-    puts_(b, s);
+    ocr_buf_puts(b, s);
     free(s);
 }
 
@@ -314,50 +290,50 @@ static json_t *block_json(const pipe_block *blk)
     return o;
 }
 
-static void render_json(wbuf *b, const pipe_doc *d)
+static void render_json(ocr_buf *b, const pipe_doc *d)
 {
-    puts_(b, "{");
+    ocr_buf_puts(b, "{");
     put_json(b, "source", jstr(d->source));
-    puts_(b, ",\n \"pages\": [");
+    ocr_buf_puts(b, ",\n \"pages\": [");
     for (int p = 0; p < d->n_pages; p++) {
         const pipe_page *pg = &d->pages[p];
-        puts_(b, p ? ",\n  {" : "\n  {");
+        ocr_buf_puts(b, p ? ",\n  {" : "\n  {");
         put_json(b, "page", json_integer(pg->number));
-        puts_(b, ", ");
+        ocr_buf_puts(b, ", ");
         put_json(b, "width", json_integer(pg->width));
-        puts_(b, ", ");
+        ocr_buf_puts(b, ", ");
         put_json(b, "height", json_integer(pg->height));
-        puts_(b, ", ");
+        ocr_buf_puts(b, ", ");
         put_json(b, "grounded", json_boolean(pg->grounded));
         const pipe_run_stats *st = &pg->stats;
         if (st->stop) {
-            puts_(b, ",\n   ");
+            ocr_buf_puts(b, ",\n   ");
             put_json(b, "model",
                      json_pack("{s:[ii], s:i, s:i, s:i, s:s}", "tiles", st->tiles_w * (st->n_tiles > 0),
                                st->tiles_h * (st->n_tiles > 0), "prompt_tokens", st->n_prompt,
                                "image_tokens", st->n_image, "generated_tokens", st->n_generated,
                                "stop", st->stop));
         }
-        puts_(b, ",\n   \"blocks\": [");
+        ocr_buf_puts(b, ",\n   \"blocks\": [");
         for (int i = 0; i < pg->n_blocks; i++) {
-            puts_(b, i ? ",\n    " : "\n    ");
+            ocr_buf_puts(b, i ? ",\n    " : "\n    ");
             put_json(b, NULL, block_json(&pg->blocks[i]));
         }
-        puts_(b, pg->n_blocks ? "\n   ]" : "]");
+        ocr_buf_puts(b, pg->n_blocks ? "\n   ]" : "]");
         if (pg->raw) {
-            puts_(b, ",\n   ");
+            ocr_buf_puts(b, ",\n   ");
             put_json(b, "raw", jstr(pg->raw));
         }
-        puts_(b, "}");
+        ocr_buf_puts(b, "}");
     }
-    puts_(b, d->n_pages ? "\n ]}\n" : "]}\n");
+    ocr_buf_puts(b, d->n_pages ? "\n ]}\n" : "]}\n");
 }
 
 ocr_status pipe_doc_render(const pipe_doc *d, pipe_format f, char **out, size_t *len, ocr_err *e)
 {
     if (f == PIPE_FMT_HOCR) return pipe_hocr_render(d, out, len, e);
-    wbuf b = {0};
-    put(&b, "", 0);
+    ocr_buf b = {0};
+    ocr_buf_put(&b, "", 0);
     if (f == PIPE_FMT_JSON) render_json(&b, d);
     else render_text(&b, d, f == PIPE_FMT_MD);
     if (b.oom) {

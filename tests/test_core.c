@@ -64,6 +64,23 @@ static void test_err_and_arena(void)
     TST_CHECK(a.base == NULL, "double free safe");
 }
 
+static void test_buf(void)
+{
+    ocr_buf b = {0};
+    ocr_buf_puts(&b, "ab");
+    ocr_buf_put(&b, "cdef", 2);
+    ocr_buf_printf(&b, "-%d-", 42);
+    TST_CHECK(b.p && strcmp(b.p, "abcd-42-") == 0 && b.n == 8, "appends: '%s'", b.p ? b.p : "");
+    char big[2000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    ocr_buf_printf(&b, "[%s]", big); /* longer than the stack buffer */
+    TST_CHECK(!b.oom && b.n == 8 + 2 + 1999 && b.p[b.n - 1] == ']' && b.p[b.n] == 0,
+              "long printf kept whole (%zu)", b.n);
+    ocr_buf_free(&b);
+    TST_CHECK(b.p == NULL && b.n == 0, "free resets");
+}
+
 static void test_dtype_names(void)
 {
     ocr_dtype dt;
@@ -567,6 +584,7 @@ static void test_spec_check(void)
 int main(void)
 {
     TST_RUN(test_err_and_arena);
+    TST_RUN(test_buf);
     TST_RUN(test_dtype_names);
     TST_RUN(test_st_roundtrip);
     TST_RUN(test_st_hostile);
