@@ -3,8 +3,9 @@
 # decoded and described, then converted with the default model
 # (models/vlocr-nano: layout analysis + line recognition) into OUTDIR as
 # Markdown, JSON and hOCR, with an overlay of each page's blocks
-# (OUTDIR/<name>_overlay/<page>.png). Always exits 0: a missing model or a
-# failed conversion is said, not fatal.
+# (OUTDIR/<name>_overlay/<page>.png); the formula crop formula.png is read
+# as one formula region into OUTDIR/formula.tex. Always exits 0: a missing
+# model or a failed conversion is said, not fatal.
 BIN=${1:-build/vlocr}
 OUT=${2:-out}
 SHARED=${VLOCR_SHARED:-../shared}
@@ -12,6 +13,9 @@ mkdir -p "$OUT"
 set -- samples/*.jpg samples/*.png samples/*.tif samples/*.pdf
 inputs=""
 for f in "$@"; do [ -f "$f" ] && inputs="$inputs $f"; done
+# formula.png is a formula crop, not a page: read as one region (below).
+pages=""
+for f in $inputs; do [ "$f" = samples/formula.png ] || pages="$pages $f"; done
 
 echo "== vlocr probe (decode every sample page)"
 "$BIN" probe $inputs | tee "$OUT/probe.txt"
@@ -25,10 +29,10 @@ if [ -f models/vlocr-nano/config.json ] && [ -f models/vlocr-nano/model.safetens
     "$BIN" info models/vlocr-nano | tee "$OUT/info-vlocr-nano.txt"
 fi
 
-echo "== vlocr --force -f md,json,hocr --overlay -o $OUT$inputs"
-if "$BIN" --force -f md,json,hocr --overlay -o "$OUT/" $inputs; then
+echo "== vlocr --force -f md,json,hocr --overlay -o $OUT$pages"
+if "$BIN" --force -f md,json,hocr --overlay -o "$OUT/" $pages; then
     echo "recognition finished; results in $OUT/:"
-    for f in $inputs; do
+    for f in $pages; do
         b=$(basename "$f"); b=${b%.*}
         echo "  $OUT/$b.md  $OUT/$b.json  $OUT/$b.hocr  $OUT/${b}_overlay/"
     done
@@ -36,4 +40,13 @@ if "$BIN" --force -f md,json,hocr --overlay -o "$OUT/" $inputs; then
 else
     echo "(recognition did not finish: see the messages above and README, Status)"
 fi
+if [ -f samples/formula.png ]; then
+    echo "== vlocr --region formula -f latex samples/formula.png > $OUT/formula.tex"
+    if "$BIN" --region formula -f latex samples/formula.png > "$OUT/formula.tex"; then
+        echo "  $OUT/formula.tex (expected: samples/formula.tex)"
+    else
+        echo "(formula recognition did not finish: see the messages above)"
+    fi
+fi
+echo "expected outputs: samples/*.md, samples/formula.tex (see samples/README.md)"
 exit 0

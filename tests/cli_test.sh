@@ -240,5 +240,37 @@ else
     echo "SKIP vlocr-nano pages: models/vlocr-nano/model.safetensors not found"
 fi
 
+# ---- samples/: the layout of each sample page against its expected
+# Markdown (samples/README.md; made by samples/make/make.sh). Structure as
+# `vlocr layout -f json` sees it, so independent of the model's reading:
+# as many headings and tables as the expected Markdown has, the table
+# grids, the display formulas and the page number.
+if [ -f models/vlocr-nano/model.safetensors ]; then
+    # sample_blocks FILE: the page's JSON, whitespace removed, in $T/lay.json
+    sample_blocks() { "$BIN" layout -f json "$1" 2>"$T/out" | tr -d ' \n' > "$T/lay.json"; }
+    nblk()  { grep -o "\"type\":\"$1\"" "$T/lay.json" | wc -l; }
+    for s in page-scan.jpg two-column.jpg table.png; do
+        md=samples/${s%.*}.md
+        if ! sample_blocks "samples/$s" || [ ! -s "$T/lay.json" ]; then bad "vlocr layout -f json samples/$s"; cat "$T/out"; continue; fi
+        want_h=$(grep -c '^#' "$md"); want_t=$(grep -c '^| --- ' "$md")
+        got_h=$(nblk heading); got_t=$(nblk table)
+        if [ "$got_h" -eq "$want_h" ] && [ "$got_t" -eq "$want_t" ]; then ok
+        else bad "samples/$s: $got_h headings, $got_t tables; $md has $want_h, $want_t"; fi
+        case $s in
+        page-scan.jpg)
+            if [ "$(nblk list_item)" -eq "$(grep -c '^- ' "$md")" ] && [ "$(nblk page_number)" -eq 1 ] &&
+               grep -q '"rows":3,"cols":3' "$T/lay.json"; then ok
+            else bad "samples/$s: 3 list items, a page number, a 3x3 table"; fi ;;
+        two-column.jpg)
+            if [ "$(nblk formula)" -ge $(( $(grep -c '^\$\$$' "$md") / 2 )) ] && [ "$(nblk page_number)" -eq 1 ]; then ok
+            else bad "samples/$s: the display formulas and a page number"; fi ;;
+        table.png)
+            if grep -q '"rows":4,"cols":4' "$T/lay.json"; then ok; else bad "samples/$s: a 4x4 table"; fi ;;
+        esac
+    done
+else
+    echo "SKIP samples structure: models/vlocr-nano/model.safetensors not found"
+fi
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
