@@ -1,5 +1,8 @@
 /* pipeline/lay_lines.c — text lines from connected components.
  *
+ * 0. The stacked pieces of each display formula (a big operator's limits,
+ *    a fraction's numerator and denominator) and what stands beside them
+ *    on the formula's rows are grouped into one fragment (formula_groups).
  * 1. Glyph-sized components ("main": at least 0.4 of the page's median
  *    component height, at most 10 times it) are linked to their right
  *    neighbours when they overlap vertically and the gap is under 0.45
@@ -385,6 +388,193 @@ static bool eqno_merge(const lay_line *L, int nl, lay_cc *cc, const csr_t *cs, i
     return moved;
 }
 
+/* Display formula groups. The stacked pieces of a display formula (the
+ * limits of a big operator, a fraction's numerator and denominator) and
+ * what stands beside them on the formula's row are one fragment, so the
+ * formula becomes one line instead of scraps. Anchors:
+ *   - a big operator: a component 1.8..4.5 component heights tall, about
+ *     twice as tall as anything beside it on its row (a heading's letters
+ *     have neighbours of their own height), with its limits: what lies
+ *     just above or below it over its width;
+ *   - a fraction bar: a thin component at least 0.8 component heights
+ *     wide with glyphs just above and just below it inside its width and
+ *     nothing else on those two rows near its ends (an underline has the
+ *     rest of the line beside the underlined words).
+ * The anchor and its stacked pieces are the core; components lying
+ * mostly (60 %) within the core's height (a quarter of a component
+ * height of slack)
+ * and within 2 component heights (about an em) of the group join, left and right,
+ * until none does. A group holding two separate rows of >= 8 glyphs (a
+ * drop capital beside its lines) is no formula. grp[i] (positions in
+ * idx) gets the group's number or -1. */
+#define FG_MAX_ANCHORS 256
+static ocr_status formula_groups(const lay_cc *cc, const int *idx, int n, float ch, int *grp, ocr_err *e)
+{
+    for (int i = 0; i < n; i++) grp[i] = -1;
+    if (n < 3) return OCR_OK;
+    int *mem = malloc((size_t)n * sizeof *mem);
+    unsigned char *in = calloc((size_t)n, 1);
+    if (!mem || !in) {
+        free(mem);
+        free(in);
+        return ocr_err_set(e, OCR_E_NOMEM, "layout: out of memory (formulas)");
+    }
+    int ng = 0, tried = 0;
+    float glyph = 0.4f * ch, thin = fmaxf(2.0f, 0.3f * ch);
+    for (int a = 0; a < n && tried < FG_MAX_ANCHORS; a++) {
+        const lay_cc *A = &cc[idx[a]];
+        if (grp[a] >= 0) continue;
+        int aw = A->x2 - A->x1, ah = A->y2 - A->y1;
+        bool bigop = (float)ah >= 1.8f * ch && (float)ah <= 4.5f * ch && aw <= ah + ah / 2;
+        bool bar = (float)ah <= thin && (float)aw >= 0.8f * ch && aw >= 4 * ah;
+        if (!bigop && !bar) continue;
+        if (bigop) { /* taller than its neighbours on the row */
+            int hn = 0;
+            for (int i = 0; i < n; i++) {
+                const lay_cc *c = &cc[idx[i]];
+                int h = c->y2 - c->y1;
+                if (i == a || (float)h < glyph) continue;
+                int ov = lay_overlap(A->y1, A->y2, c->y1, c->y2);
+                if (ov * 2 < imin(ah, h)) continue;
+                int gap = c->x1 >= A->x2 ? c->x1 - A->x2 : A->x1 >= c->x2 ? A->x1 - c->x2 : 0;
+                if ((float)gap > 1.5f * ch) continue;
+                hn = imax(hn, h);
+            }
+            if (hn == 0 || hn * 10 > ah * 6) continue;
+        }
+        tried++;
+        /* the core: the anchor and what is stacked on it */
+        int nm = 0;
+        mem[nm++] = a;
+        in[a] = 1;
+        int tol = (int)(bar ? 0.25f * ch : 1.0f * ch);
+        int lo = A->x1 - tol, hi = A->x2 + tol;
+        int above = 0, below = 0;
+        bool reject = false;
+        for (int side = 0; side < 2 && !reject; side++) {
+            int s0 = nm;
+            for (int i = 0; i < n; i++) {
+                const lay_cc *c = &cc[idx[i]];
+                int h = c->y2 - c->y1;
+                if (in[i] || (float)h < glyph) continue;
+                float vg = bar ? 0.7f * ch : 1.0f * ch;
+                bool near = side == 0 ? c->y2 <= A->y1 + (bar ? 1 : ah / 4) && (float)c->y2 >= (float)A->y1 - vg
+                                      : c->y1 >= A->y2 - (bar ? 1 : ah / 4) && (float)c->y1 <= (float)A->y2 + vg;
+                if (!near) continue;
+                if (bar) {
+                    bool inside = c->x1 >= lo && c->x2 <= hi;
+                    bool close = c->x2 > (int)((float)A->x1 - 1.2f * ch) && c->x1 < (int)((float)A->x2 + 1.2f * ch);
+                    if (close && !inside) reject = true;
+                    if (!inside) continue;
+                } else {
+                    if (lay_overlap(c->x1, c->x2, A->x1, A->x2) <= 0 || h * 10 > ah * 8) continue;
+                }
+                mem[nm++] = i;
+                in[i] = 1;
+            }
+            /* the rest of that row: over the anchor's width, overlapping
+             * the seeds' band */
+            if (nm > s0) {
+                int y1 = 1 << 30, y2 = -(1 << 30);
+                for (int k = s0; k < nm; k++) {
+                    y1 = imin(y1, cc[idx[mem[k]]].y1);
+                    y2 = imax(y2, cc[idx[mem[k]]].y2);
+                }
+                for (int i = 0; i < n; i++) {
+                    const lay_cc *c = &cc[idx[i]];
+                    if (in[i] || c->x1 < lo || c->x2 > hi) continue;
+                    if (lay_overlap(c->y1, c->y2, y1, y2) * 2 < c->y2 - c->y1) continue;
+                    if (side == 0 ? c->y2 > A->y1 + 1 : c->y1 < A->y2 - 1) continue;
+                    mem[nm++] = i;
+                    in[i] = 1;
+                }
+            }
+            if (side == 0)
+                above = nm - s0;
+            else
+                below = nm - s0;
+        }
+        if (reject || (bar && (above == 0 || below == 0))) {
+            for (int k = 0; k < nm; k++) in[mem[k]] = 0;
+            continue;
+        }
+        int cy1 = 1 << 30, cy2 = -(1 << 30), rx1 = 1 << 30, rx2 = -(1 << 30);
+        for (int k = 0; k < nm; k++) {
+            const lay_cc *c = &cc[idx[mem[k]]];
+            cy1 = imin(cy1, c->y1);
+            cy2 = imax(cy2, c->y2);
+            rx1 = imin(rx1, c->x1);
+            rx2 = imax(rx2, c->x2);
+        }
+        int core = nm, slack = (int)(0.25f * ch), reach = (int)(2.0f * ch);
+        for (bool again = true; again;) {
+            again = false;
+            for (int i = 0; i < n; i++) {
+                const lay_cc *c = &cc[idx[i]];
+                int ch_ = c->y2 - c->y1;
+                if (in[i] || lay_overlap(c->y1, c->y2, cy1 - slack, cy2 + slack) * 10 < ch_ * 6) continue;
+                int gap = c->x1 >= rx2 ? c->x1 - rx2 : rx1 >= c->x2 ? rx1 - c->x2 : 0;
+                if (gap > reach) continue;
+                mem[nm++] = i;
+                in[i] = 1;
+                rx1 = imin(rx1, c->x1);
+                rx2 = imax(rx2, c->x2);
+                again = true;
+            }
+        }
+        /* two separate rows of text beside the anchor: not a formula */
+        int rows = 0;
+        {
+            int *o = malloc((size_t)(nm - core + 1) * sizeof *o), no = 0;
+            if (!o) {
+                free(mem);
+                free(in);
+                return ocr_err_set(e, OCR_E_NOMEM, "layout: out of memory (formulas)");
+            }
+            for (int k = core; k < nm; k++)
+                if ((float)(cc[idx[mem[k]]].y2 - cc[idx[mem[k]]].y1) >= glyph) o[no++] = mem[k];
+            /* sort by top (insertion: groups are small) */
+            for (int p = 1; p < no; p++)
+                for (int q = p; q > 0 && cc[idx[o[q]]].y1 < cc[idx[o[q - 1]]].y1; q--) {
+                    int t = o[q];
+                    o[q] = o[q - 1];
+                    o[q - 1] = t;
+                }
+            int cnt = 0, bend = -(1 << 30);
+            for (int p = 0; p < no; p++) {
+                const lay_cc *c = &cc[idx[o[p]]];
+                if (c->y1 >= bend) {
+                    rows += cnt >= 8;
+                    cnt = 0;
+                }
+                cnt++;
+                bend = imax(bend, c->y2);
+            }
+            rows += cnt >= 8;
+            free(o);
+        }
+        if (rows >= 2) {
+            for (int k = 0; k < nm; k++) in[mem[k]] = 0;
+            continue;
+        }
+        /* joins groups it reaches */
+        int g = ng++;
+        for (int k = 0; k < nm; k++) {
+            int i = mem[k];
+            if (grp[i] >= 0 && grp[i] != g) {
+                int old = grp[i];
+                for (int j = 0; j < n; j++)
+                    if (grp[j] == old) grp[j] = g;
+            }
+            grp[i] = g;
+            in[i] = 0;
+        }
+    }
+    free(mem);
+    free(in);
+    return OCR_OK;
+}
+
 ocr_status lay_lines_build(lay_cc *cc, const int *idx, int n, float ch, PIX *bin,
                            const lay_params *p, lay_line **lines, int *n_lines, ocr_err *e)
 {
@@ -422,6 +612,15 @@ ocr_status lay_lines_build(lay_cc *cc, const int *idx, int n, float ch, PIX *bin
             small_i[ns++] = idx[i];
     }
     if (nm == 0) goto done;
+    /* display formulas: their stacked pieces, one group each */
+    {
+        int *grp = malloc((size_t)n * sizeof *grp);
+        if (!grp) goto oom;
+        rc = formula_groups(cc, idx, n, ch, grp, e);
+        for (int i = 0; i < n; i++) cc[idx[i]].line = grp[i];
+        free(grp);
+        if (rc != OCR_OK) goto done;
+    }
 
     /* 1. components -> fragments */
     g_sort_cc = cc;
@@ -443,6 +642,21 @@ ocr_status lay_lines_build(lay_cc *cc, const int *idx, int n, float ch, PIX *bin
             if (imax(ha, hb) > 3 * imin(ha, hb)) continue;
             uf_union(&u, i, j);
         }
+    }
+    { /* a formula group is one fragment */
+        int *first = malloc((size_t)n * sizeof *first);
+        if (!first) goto oom;
+        for (int i = 0; i < n; i++) first[i] = -1;
+        for (int i = 0; i < nm; i++) {
+            int g = cc[main_i[i]].line;
+            if (g < 0 || g >= n) continue;
+            if (first[g] < 0)
+                first[g] = i;
+            else
+                uf_union(&u, first[g], i);
+        }
+        free(first);
+        for (int i = 0; i < n; i++) cc[idx[i]].line = -1;
     }
     froot = malloc((size_t)(nm > 0 ? nm : 1) * sizeof *froot);
     if (!froot) goto oom;

@@ -184,6 +184,61 @@ static void two_columns(page_t *pg)
     text(pg, xr, yr, cw, SERIF, BODY, false, true, false, 0, C4, LAY_PARAGRAPH, -1);
 }
 
+/* Two columns under a title and a full-width abstract. */
+static void abstract_columns(page_t *pg)
+{
+    page_init(pg);
+    int x = 70, gut = 44, cw = (PAGE_W - 2 * x - gut) / 2, y = 70;
+    y += text(pg, x, y, PAGE_W - 2 * x, SERIF, 30, true, false, true, 0, "Columns Below an Abstract",
+              LAY_HEADING, -1) + 30;
+    y += text(pg, x, y, PAGE_W - 2 * x, SERIF, BODY, false, true, false, 0, P1, LAY_PARAGRAPH, -1) + 34;
+    int yl = y;
+    yl += text(pg, x, yl, cw, SERIF, BODY, false, true, false, 0, C1, LAY_PARAGRAPH, -1) + 18;
+    text(pg, x, yl, cw, SERIF, BODY, false, true, false, 0, C2, LAY_PARAGRAPH, -1);
+    int yr = y, xr = x + cw + gut;
+    yr += text(pg, xr, yr, cw, SERIF, BODY, false, true, false, 0, C3, LAY_PARAGRAPH, -1) + 18;
+    text(pg, xr, yr, cw, SERIF, BODY, false, true, false, 0, C4, LAY_PARAGRAPH, -1);
+}
+
+/* A piece of a formula at (x, y); returns its ink box. */
+static pipe_box piece(page_t *pg, int x, int y, double px, const char *s, int blk)
+{
+    int n0 = pg->n_lines;
+    text(pg, x, y, 600, SERIF, px, false, false, false, 0, s, LAY_FORMULA, blk);
+    pipe_box b = pg->line[n0];
+    pg->n_lines = n0;
+    return b;
+}
+
+/* A paragraph, a display formula (a big sum with limits, a fraction), a
+ * paragraph. The formula's ink box is pg->figure (not a figure). */
+static void formula_page(page_t *pg)
+{
+    page_init(pg);
+    int x = 90, w = 820, y = 90;
+    y += text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P1, LAY_PARAGRAPH, -1) + 30;
+    int fb = new_block(pg, LAY_FORMULA);
+    int sx = 330, top = y;
+    pipe_box f = piece(pg, sx + 6, top, 13, "n", fb);
+    pipe_box sig = piece(pg, sx, top + 12, 44, "\xe2\x88\x91", fb);
+    f = lay_box_union(f, sig);
+    f = lay_box_union(f, piece(pg, sx - 4, sig.y2 + 2, 13, "k=1", fb));
+    int axis = (sig.y1 + sig.y2) / 2;
+    f = lay_box_union(f, piece(pg, sig.x2 + 8, axis - 16, 22, "k\xc2\xb2 =", fb));
+    int fx = sig.x2 + 66;
+    pipe_box num = piece(pg, fx, axis - 30, 20, "n(n+1)(2n+1)", fb);
+    f = lay_box_union(f, num);
+    cairo_rectangle(pg->cr, fx - 3, axis, num.x2 - fx + 6, 2);
+    cairo_fill(pg->cr);
+    f = lay_box_union(f, (pipe_box){fx - 3, axis, num.x2 + 3, axis + 2});
+    f = lay_box_union(f, piece(pg, (fx + num.x2) / 2 - 6, axis + 5, 20, "6", fb));
+    pg->line[pg->n_lines] = f;
+    pg->line_blk[pg->n_lines++] = fb;
+    pg->figure = f;
+    y = f.y2 + 34;
+    text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P2, LAY_PARAGRAPH, -1);
+}
+
 static void table_page(page_t *pg)
 {
     page_init(pg);
@@ -490,18 +545,18 @@ static void test_one_column(void)
     page_done(&pg);
 }
 
-static void test_two_columns(void)
+static void columns_test(void (*build)(page_t *), const char *name)
 {
     page_t pg;
-    two_columns(&pg);
+    build(&pg);
     PIX *pix = page_pix(&pg);
     lay_clean_result cr;
     lay_page lp;
     if (run(pix, &cr, &lp)) {
-        dump("two_columns", cr.gray, &lp);
+        dump(name, cr.gray, &lp);
         print_layout(&lp);
         int match[MAX_TRUTH];
-        check_lines("two columns", &pg, &lp, match);
+        check_lines(name, &pg, &lp, match);
         /* reading order: the true blocks of the found lines, in the order
          * the layout reads them, never go back */
         found_line f[512];
@@ -517,10 +572,62 @@ static void test_two_columns(void)
             if (tblk[k] > prev) prev = tblk[k];
         }
         free(tblk);
-        CHECK(back == 0, "reading order across columns: %d lines read out of order", back);
-        CHECK(lp.n_columns == 2, "two columns, found %d", lp.n_columns);
+        CHECK(back == 0, "%s: reading order across columns: %d lines read out of order", name, back);
+        CHECK(lp.n_columns == 2, "%s: two columns, found %d", name, lp.n_columns);
         CHECK(lp.n_blocks > 0 && lp.blocks[0].type == LAY_HEADING && lp.blocks[0].column == -1,
               "the spanning title comes first");
+    }
+    lay_page_free(&lp);
+    lay_clean_result_free(&cr);
+    pixDestroy(&pix);
+    page_done(&pg);
+}
+
+static void test_two_columns(void) { columns_test(two_columns, "two_columns"); }
+
+/* A full-width abstract above the columns: still two columns, read
+ * title, abstract, left column, right column. */
+static void test_abstract_columns(void) { columns_test(abstract_columns, "abstract_columns"); }
+
+/* A display formula with a big sum with limits and a fraction is one
+ * formula block holding all its ink, with no paragraph scraps. */
+static void test_display_formula(void)
+{
+    page_t pg;
+    formula_page(&pg);
+    PIX *pix = page_pix(&pg);
+    lay_clean_result cr;
+    lay_page lp;
+    if (run(pix, &cr, &lp)) {
+        dump("formula", cr.gray, &lp);
+        print_layout(&lp);
+        int nfm = 0, scraps = 0, fi = -1;
+        pipe_box f = pg.figure;
+        for (int i = 0; i < lp.n_blocks; i++) {
+            const lay_block *b = &lp.blocks[i];
+            if (b->type == LAY_FORMULA) {
+                nfm++;
+                fi = i;
+            } else if (lay_overlap(b->box.y1, b->box.y2, f.y1, f.y2) > 0 &&
+                       lay_overlap(b->box.x1, b->box.x2, f.x1, f.x2) > 0)
+                scraps++;
+        }
+        CHECK(nfm == 1, "one formula block, found %d", nfm);
+        CHECK(scraps == 0, "no other block over the formula, found %d", scraps);
+        if (fi >= 0) {
+            const lay_block *b = &lp.blocks[fi];
+            CHECK(b->n_lines == 1, "the formula is one line, found %d", b->n_lines);
+            /* (a long fraction bar is taken out with the rules: its
+             * overhang may be outside the glyphs' box, not the crop) */
+            CHECK(b->box.x1 <= f.x1 + 5 && b->box.y1 <= f.y1 + 2 && b->box.x2 >= f.x2 - 5 && b->box.y2 >= f.y2 - 2,
+                  "formula box [%d,%d,%d,%d] holds its ink [%d,%d,%d,%d]", b->box.x1, b->box.y1, b->box.x2,
+                  b->box.y2, f.x1, f.y1, f.x2, f.y2);
+            if (b->n_lines == 1) {
+                pipe_box c = b->lines[0].crop;
+                CHECK(c.x1 <= f.x1 && c.y1 <= f.y1 && c.x2 >= f.x2 && c.y2 >= f.y2, "the crop holds the formula");
+            }
+        }
+        CHECK(lp.n_columns == 1, "formula page: one column, found %d", lp.n_columns);
     }
     lay_page_free(&lp);
     lay_clean_result_free(&cr);
@@ -897,6 +1004,8 @@ int main(void)
     img_lept_quiet();
     TST_RUN(test_one_column);
     TST_RUN(test_two_columns);
+    TST_RUN(test_abstract_columns);
+    TST_RUN(test_display_formula);
     TST_RUN(test_table);
     TST_RUN(test_figure);
     TST_RUN(test_unruled_table);
