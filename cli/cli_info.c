@@ -92,7 +92,16 @@ int cli_info_main(int argc, char **argv)
            cfg.architecture[0] ? " / " : "", cfg.architecture,
            cfg.torch_dtype[0] ? ", torch_dtype " : "", cfg.torch_dtype);
     print_lm(&cfg.lm);
-    if (cfg.vis.present) print_vis(&cfg.vis);
+    vis_nano_config nano;
+    ocr_err ne = {0};
+    bool is_nano = vis_nano_config_load(&nano, dir, &ne) == OCR_OK;
+    if (is_nano)
+        printf("vision:       vlocr-nano: conv stem %d->%d->%d->%d, ViT %d layers x %d (%d heads, mlp %d), "
+               "rows merged by %d into %d; crops %d px (text) / %d px (formula) high\n",
+               1, nano.c1, nano.c2, nano.c3, nano.v_layers, nano.vd, nano.v_heads, nano.v_mlp,
+               nano.merge, nano.d, nano.height_text, nano.height_formula);
+    else if (cfg.vis.present)
+        print_vis(&cfg.vis);
     if (cfg.fp8) printf("quantization: fp8 e4m3, %dx%d block scales\n", cfg.fp8_block[0], cfg.fp8_block[1]);
 
     /* Parameters and bytes per dtype. */
@@ -122,7 +131,11 @@ int cli_info_main(int argc, char **argv)
 
     ocr_spec spec = {0};
     ocr_status rc = lm_spec_build(&spec, &cfg.lm, &e);
-    if (rc == OCR_OK && cfg.vis.present) rc = vis_spec_build(&spec, &cfg.vis, &e);
+    if (rc == OCR_OK && is_nano) {
+        rc = vis_nano_spec_build(&spec, &nano, &e);
+    } else if (rc == OCR_OK && cfg.vis.present) {
+        rc = vis_spec_build(&spec, &cfg.vis, &e);
+    }
     int status = CLI_EXIT_OK;
     if (rc != OCR_OK) {
         cli_report(dir, &e);

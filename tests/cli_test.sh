@@ -272,5 +272,13 @@ else
     echo "SKIP samples structure: models/vlocr-nano/model.safetensors not found"
 fi
 
+# ---- vlocr info on the shipped model: every tensor accounted for.
+if [ -f models/vlocr-nano/model.safetensors ]; then
+    expect 0 "vision: +vlocr-nano: conv stem" "info describes the nano encoder" -- "$BIN" info models/vlocr-nano
+    expect 0 "0 missing, 0 misshaped, 0 unexpected" "info checks every nano tensor" -- "$BIN" info models/vlocr-nano
+else
+    echo "SKIP info on vlocr-nano: models/vlocr-nano/model.safetensors not found"
+fi
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -396,6 +396,9 @@ typedef struct {
     int bos, eos, tok_text, tok_formula;
 } vis_nano_config;
 
+/* Every encoder tensor a vlocr-nano config implies (vision/vis_spec.c). */
+ocr_status vis_nano_spec_build(ocr_spec *s, const vis_nano_config *c, ocr_err *e);
+
 typedef struct vis_nano vis_nano;
 
 /* DIR/config.json: the "vlocr_nano" section + hidden_size and token ids. */

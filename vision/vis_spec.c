@@ -130,3 +130,67 @@ ocr_status vis_spec_build(ocr_spec *s, const ocr_vis_config *c, ocr_err *e)
     ADD(false, nd, "model.view_seperator");
     return OCR_OK;
 }
+
+/* vlocr-nano's encoder (vision/vis_nano.c), as the trainer exports it:
+ * conv stem weights flattened to [out, 9·in], learned row/column position
+ * tables, pre-LN ViT blocks, a final LayerNorm, the row-merging compressor,
+ * the projector and image_newline. */
+ocr_status vis_nano_spec_build(ocr_spec *s, const vis_nano_config *c, ocr_err *e)
+{
+    ocr_status rc;
+    int64_t sh[4];
+    int nd;
+    const int cin[3] = {1, c->c1, c->c2}, cout[3] = {c->c1, c->c2, c->c3};
+    for (int i = 0; i < 3; i++) {
+        nd = SH2(cout[i], 9 * cin[i]);
+        ADD(false, nd, "model.vision.stem.%d.weight", i);
+        nd = SH1(cout[i]);
+        ADD(false, nd, "model.vision.stem.%d.bias", i);
+    }
+    const int64_t vd = c->vd;
+    nd = SH2(vd, c->c3);
+    ADD(false, nd, "model.vision.patch_proj.weight");
+    nd = SH1(vd);
+    ADD(false, nd, "model.vision.patch_proj.bias");
+    nd = SH2(c->max_rows, vd);
+    ADD(false, nd, "model.vision.pos_row");
+    nd = SH2(c->max_cols, vd);
+    ADD(false, nd, "model.vision.pos_col");
+    for (int l = 0; l < c->v_layers; l++) {
+        const char *bp = "model.vision.blocks";
+        nd = SH1(vd);
+        ADD(false, nd, "%s.%d.norm1.weight", bp, l);
+        ADD(false, nd, "%s.%d.norm1.bias", bp, l);
+        ADD(false, nd, "%s.%d.norm2.weight", bp, l);
+        ADD(false, nd, "%s.%d.norm2.bias", bp, l);
+        nd = SH2(3 * vd, vd);
+        ADD(false, nd, "%s.%d.attn.qkv.weight", bp, l);
+        nd = SH1(3 * vd);
+        ADD(false, nd, "%s.%d.attn.qkv.bias", bp, l);
+        nd = SH2(vd, vd);
+        ADD(false, nd, "%s.%d.attn.proj.weight", bp, l);
+        nd = SH1(vd);
+        ADD(false, nd, "%s.%d.attn.proj.bias", bp, l);
+        nd = SH2(c->v_mlp, vd);
+        ADD(false, nd, "%s.%d.mlp.fc1.weight", bp, l);
+        nd = SH1(c->v_mlp);
+        ADD(false, nd, "%s.%d.mlp.fc1.bias", bp, l);
+        nd = SH2(vd, c->v_mlp);
+        ADD(false, nd, "%s.%d.mlp.fc2.weight", bp, l);
+        nd = SH1(vd);
+        ADD(false, nd, "%s.%d.mlp.fc2.bias", bp, l);
+    }
+    nd = SH1(vd);
+    ADD(false, nd, "model.vision.norm.weight");
+    ADD(false, nd, "model.vision.norm.bias");
+    nd = SH2(c->d, (int64_t)c->merge * vd);
+    ADD(false, nd, "model.vision.compressor.weight");
+    nd = SH1(c->d);
+    ADD(false, nd, "model.vision.compressor.bias");
+    nd = SH2(c->d, c->d);
+    ADD(false, nd, "model.projector.layers.weight");
+    nd = SH1(c->d);
+    ADD(false, nd, "model.projector.layers.bias");
+    ADD(false, nd, "model.image_newline");
+    return OCR_OK;
+}
