@@ -410,9 +410,11 @@ static int argmax(const float *x, int n)
     return b;
 }
 
-/* Greedy decoding of pieces g0 .. g0+gn-1 (prefilled; first logits in
- * j->logits) together, one token of every unfinished piece per step. */
-static ocr_status decode_group(many_job *j, int gn, ocr_err *e)
+/* Greedy decoding of pieces g0+lo .. g0+lo+gn-1 of the group (prefilled;
+ * first logits in j->logits rows lo..) together, one token of every
+ * unfinished piece per step. Slices of a group run on separate threads:
+ * each uses its own rows of j->logits and its own states. */
+static ocr_status decode_group(many_job *j, int lo, int gn, ocr_err *e)
 {
     vis_nano_recog *r = j->r;
     const lm_model *m = r->lm;
@@ -426,7 +428,7 @@ static ocr_status decode_group(many_job *j, int gn, ocr_err *e)
     ocr_status rc = x && act && tok ? OCR_OK : ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
     float *h = x ? x + (size_t)gn * D : NULL, *a = x ? h + (size_t)gn * D : NULL;
     for (int i = 0; rc == OCR_OK && i < gn; i++) {
-        nano_seq *q = &j->seqs[j->g0 + i];
+        nano_seq *q = &j->seqs[j->g0 + lo + i];
         q->done = j->rcs[q->crop] != OCR_OK;
         if (!q->done) {
             q->out = malloc(sizeof(int32_t) * (size_t)r->max_new);
@@ -440,15 +442,15 @@ static ocr_status decode_group(many_job *j, int gn, ocr_err *e)
         /* Pick each active piece's token from its logits; stop rules. */
         int na = 0;
         for (int i = 0; i < gn; i++) {
-            nano_seq *q = &j->seqs[j->g0 + i];
+            nano_seq *q = &j->seqs[j->g0 + lo + i];
             if (q->done) continue;
-            int32_t tk = argmax(j->logits + (size_t)i * V, V);
+            int32_t tk = argmax(j->logits + (size_t)(lo + i) * V, V);
             q->out[q->n_out++] = tk;
             int per, reps, start;
             if (tk == c->eos) q->done = true;
             else if (q->loop.run && lm_loop_push(&q->loop, q->out, q->n_out, &per, &reps, &start))
                 q->done = true;
-            else if (q->n_out == r->max_new || j->bst[i]->n_past >= j->bst[i]->max_pos)
+            else if (q->n_out == r->max_new || j->bst[lo + i]->n_past >= j->bst[lo + i]->max_pos)
                 q->done = true;
             if (!q->done) act[na] = i, tok[na] = tk, na++;
         }
@@ -460,27 +462,42 @@ static ocr_status decode_group(many_job *j, int gn, ocr_err *e)
             const lm_layer *L = &m->layers[l];
             ocr_rmsnorm(h, x, L->attn_norm, na, D, eps);
             for (int k = 0; rc == OCR_OK && k < na; k++)
-                rc = lm_attn_forward(j->bst[act[k]], l, a + (size_t)k * D, h + (size_t)k * D, 1, e);
+                rc = lm_attn_forward(j->bst[lo + act[k]], l, a + (size_t)k * D, h + (size_t)k * D, 1, e);
             for (size_t q = 0; q < (size_t)na * D; q++) x[q] += a[q];
             ocr_rmsnorm(h, x, L->mlp_norm, na, D, eps);
-            if (rc == OCR_OK) rc = lm_ffn_forward(j->bst[act[0]], l, a, h, na, 0, e);
+            if (rc == OCR_OK) rc = lm_ffn_forward(j->bst[lo + act[0]], l, a, h, na, 0, e);
             for (size_t q = 0; q < (size_t)na * D; q++) x[q] += a[q];
         }
         if (rc == OCR_OK) {
             ocr_rmsnorm(h, x, m->final_norm, na, D, eps);
             /* logits rows in act order, then back to the pieces' slots */
-            rc = ocr_matmul(j->logits + (size_t)gn * V, h, m->lm_head, NULL, na, e);
+            rc = ocr_matmul(j->logits + (size_t)(NANO_GROUP + lo) * V, h, m->lm_head, NULL, na, e);
         }
         for (int k = 0; rc == OCR_OK && k < na; k++) {
-            memcpy(j->logits + (size_t)act[k] * V, j->logits + (size_t)(gn + k) * V, sizeof(float) * V);
-            j->bst[act[k]]->n_past++;
+            memcpy(j->logits + (size_t)(lo + act[k]) * V, j->logits + (size_t)(NANO_GROUP + lo + k) * V,
+                   sizeof(float) * V);
+            j->bst[lo + act[k]]->n_past++;
         }
     }
-    for (int i = 0; i < gn; i++) lm_loop_free(&j->seqs[j->g0 + i].loop);
+    for (int i = 0; i < gn; i++) lm_loop_free(&j->seqs[j->g0 + lo + i].loop);
     free(x);
     free(act);
     free(tok);
     return rc;
+}
+
+typedef struct {
+    many_job *j;
+    int lo, gn;
+    ocr_status rc;
+    ocr_err e;
+} decode_slice;
+
+static void *decode_thread(void *arg)
+{
+    decode_slice *d = arg;
+    d->rc = decode_group(d->j, d->lo, d->gn, &d->e);
+    return NULL;
 }
 
 ocr_status vis_nano_recognize_many(vis_nano_recog *r, const vis_nano_crop *crops, int n,
@@ -513,7 +530,8 @@ ocr_status vis_nano_recognize_many(vis_nano_recog *r, const vis_nano_crop *crops
     for (int i = 0; rc == OCR_OK && i < NANO_GROUP; i++)
         if (!r->bst[i]) rc = lm_state_create(&r->bst[i], r->lm, r->max_pos, 0, e);
     int saved = ocr_blas_get_threads();
-    /* Stages 1-2 (cut, encode): one crop or piece per thread, matmuls on one. */
+    /* Every stage: one crop or piece (or slice of pieces) per thread, the
+     * matmuls of each on one thread. */
     if (rc == OCR_OK) {
         if (threads > 1) ocr_blas_set_threads(1);
         many_stage(&j, 0, n, threads);
@@ -529,10 +547,29 @@ ocr_status vis_nano_recognize_many(vis_nano_recog *r, const vis_nano_crop *crops
         for (int g0 = 0; rc == OCR_OK && g0 < ns; g0 += NANO_GROUP) {
             int gn = ns - g0 < NANO_GROUP ? ns - g0 : NANO_GROUP;
             j.g0 = g0;
-            if (threads > 1) ocr_blas_set_threads(1);
             many_stage(&j, 2, gn, threads);
-            ocr_blas_set_threads(saved);
-            rc = decode_group(&j, gn, e);
+            /* The group in `threads` slices, each decoded as a batch on its own
+             * thread (single-threaded matmuls: no BLAS workers spinning). */
+            int nsl = threads < gn ? threads : gn;
+            decode_slice sl[NANO_MAX_WORKERS];
+            pthread_t tid[NANO_MAX_WORKERS];
+            bool started[NANO_MAX_WORKERS] = {false};
+            for (int t = 0, lo = 0; t < nsl; t++) {
+                int cnt = gn / nsl + (t < gn % nsl);
+                sl[t] = (decode_slice){&j, lo, cnt, OCR_OK, {0}};
+                lo += cnt;
+            }
+            for (int t = 1; t < nsl; t++) started[t] = pthread_create(&tid[t], NULL, decode_thread, &sl[t]) == 0;
+            decode_thread(&sl[0]);
+            for (int t = 1; t < nsl; t++) {
+                if (started[t]) pthread_join(tid[t], NULL);
+                else decode_thread(&sl[t]);
+            }
+            for (int t = 0; t < nsl && rc == OCR_OK; t++)
+                if (sl[t].rc != OCR_OK) {
+                    rc = sl[t].rc;
+                    if (e) *e = sl[t].e;
+                }
         }
         ocr_blas_set_threads(saved);
         /* Texts: each crop's pieces detokenised and joined in order. */
