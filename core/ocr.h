@@ -318,6 +318,11 @@ int ocr_threads_default(void);
 void ocr_blas_set_threads(int n);
 int ocr_blas_get_threads(void);
 
+/* Every cairo/pango text call in the process goes through this lock (cairo
+ * 1.16 corrupts its shared font caches under concurrent use). */
+void ocr_text_lock(void);
+void ocr_text_unlock(void);
+
 /* ------------------------------------------------------------------- BLAS */
 
 /* y[n,out] = x[n,in] · W[out,in]ᵀ (+ bias[out] if non-NULL), through

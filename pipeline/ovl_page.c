@@ -64,6 +64,40 @@ static cairo_status_t png_write(void *closure, const unsigned char *data, unsign
     return CAIRO_STATUS_SUCCESS;
 }
 
+/* Each line's text at the line's position on the right panel (x offset w),
+ * sized to the line's height and narrowed to fit the line's width. */
+static void draw_text_panel(cairo_t *cr, const pipe_page *pg, int w)
+{
+    cairo_select_font_face(cr, "serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    for (int i = 0; i < pg->n_blocks; i++) {
+        const pipe_block *b = &pg->blocks[i];
+        double c[3];
+        colour_of(b->type, c);
+        for (int k = 0; k < b->n_lines; k++) {
+            const pipe_line *l = &b->lines[k];
+            if (!l->has_box || !l->text[0]) continue;
+            double lw = l->box.x2 - l->box.x1, lh = l->box.y2 - l->box.y1;
+            if (lw < 4 || lh < 4) continue;
+            double size = 0.8 * lh;
+            cairo_set_font_size(cr, size);
+            cairo_text_extents_t te;
+            cairo_text_extents(cr, l->text, &te);
+            if (te.x_advance > lw && te.x_advance > 0) {
+                size *= lw / te.x_advance;
+                cairo_set_font_size(cr, size);
+            }
+            cairo_rectangle(cr, w + l->box.x1, l->box.y1, lw, lh);
+            cairo_set_source_rgba(cr, c[0], c[1], c[2], 0.10);
+            cairo_fill(cr);
+            cairo_move_to(cr, w + l->box.x1, l->box.y2 - 0.2 * lh);
+            /* Uncertain lines in red when the recogniser reports confidence. */
+            if (l->confidence >= 0 && l->confidence < 0.5) cairo_set_source_rgb(cr, 0.8, 0, 0);
+            else cairo_set_source_rgb(cr, 0.05, 0.05, 0.1);
+            cairo_show_text(cr, l->text);
+        }
+    }
+}
+
 ocr_status ovl_page_render(PIX *pix, const pipe_page *pg, uint8_t **png, size_t *len, ocr_err *e)
 {
     *png = NULL;
@@ -72,7 +106,14 @@ ocr_status ovl_page_render(PIX *pix, const pipe_page *pg, uint8_t **png, size_t 
     ocr_status rc = img_to_rgb32(&rgb, pix, e);
     if (rc != OCR_OK) return rc;
     int w = pixGetWidth(rgb), h = pixGetHeight(rgb);
-    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+    /* Recognised text goes on a second panel beside the page, each line at
+     * its own height, so boxes and reading stay legible side by side. */
+    bool panel = false;
+    for (int i = 0; i < pg->n_blocks && !panel; i++)
+        for (int k = 0; k < pg->blocks[i].n_lines && !panel; k++)
+            panel = pg->blocks[i].lines[k].has_box && pg->blocks[i].lines[k].text[0];
+    int cw = panel ? 2 * w : w;
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, cw, h);
     if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
         cairo_surface_destroy(s);
         pixDestroy(&rgb);
@@ -96,6 +137,12 @@ ocr_status ovl_page_render(PIX *pix, const pipe_page *pg, uint8_t **png, size_t 
     cairo_surface_mark_dirty(s);
 
     cairo_t *cr = cairo_create(s);
+    if (panel) {
+        cairo_rectangle(cr, w, 0, w, h);
+        cairo_set_source_rgb(cr, 1, 1, 1);
+        cairo_fill(cr);
+    }
+    ocr_text_lock();
     double scale = (w > h ? w : h) / 1000.0;
     if (scale < 1) scale = 1;
     cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
@@ -132,6 +179,8 @@ ocr_status ovl_page_render(PIX *pix, const pipe_page *pg, uint8_t **png, size_t 
             cairo_show_text(cr, label);
         }
     }
+    if (panel) draw_text_panel(cr, pg, w);
+    ocr_text_unlock();
     cairo_status_t cs = cairo_status(cr);
     cairo_destroy(cr);
     png_buf buf = {0};

@@ -33,18 +33,11 @@ struct syn_renderer {
     size_t n_fonts;
 };
 
-/* Cairo 1.16 (Debian 12) shares scaled fonts and their glyph caches between
- * all threads of a process and corrupts them under concurrent use (a crash
- * in cairo_scaled_font_glyph_extents with two generator threads, fixed
- * upstream in 1.17). Per-thread pango font maps do not help: cairo hands
- * them the same scaled fonts. So every pango/cairo text call in the process
- * goes through this one lock; its scope is the scope of what it protects,
- * which is why it is a process-wide static and not a member of a context.
- * Degradation, the larger share of a sample's cost, runs outside it. */
-static pthread_mutex_t text_lock = PTHREAD_MUTEX_INITIALIZER;
-
-void syn_text_lock(void) { pthread_mutex_lock(&text_lock); }
-void syn_text_unlock(void) { pthread_mutex_unlock(&text_lock); }
+/* Every pango/cairo text call goes through the process-wide text lock
+ * (core/ocr_textlock.c explains why); degradation, the larger share of a
+ * sample's cost, runs outside it. */
+void syn_text_lock(void) { ocr_text_lock(); }
+void syn_text_unlock(void) { ocr_text_unlock(); }
 
 ocr_status syn_renderer_create(syn_renderer **out, size_t n_faces, ocr_err *e)
 {

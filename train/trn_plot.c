@@ -81,6 +81,7 @@ ocr_status trn_plot_log(const char *log_path, const char *png_path, const char *
     const int W = 900, H = 560;
     cairo_surface_t *sf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
     cairo_t *cr = cairo_create(sf);
+    ocr_text_lock(); /* cairo text is not thread-safe (core/ocr_textlock.c) */
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_paint(cr);
     const double x0 = 70, y0 = 40, w = W - 140, h = H - 100;
@@ -135,6 +136,7 @@ ocr_status trn_plot_log(const char *log_path, const char *png_path, const char *
         cairo_set_source_rgb(cr, 0.6, 0.3, 0.7);
         cairo_show_text(cr, "image-swap loss gap (purple, left)");
     }
+    ocr_text_unlock();
     cairo_destroy(cr);
     cairo_status_t cs = cairo_surface_write_to_png(sf, png_path);
     cairo_surface_destroy(sf);
