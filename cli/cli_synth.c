@@ -143,7 +143,7 @@ int cli_synth_main(int argc, char **argv)
         } else if (!strcmp(a, "--bank-inline")) {
             ok = parse_int(v, 0, 10000000, &bp.n_inline);
         } else if (!strcmp(a, "--bank-seed")) {
-            unsigned long long s;
+            unsigned long long s = 0;
             ok = parse_u64(v, &s);
             bp.seed = s;
         } else if (!strcmp(a, "--dpi")) {
