@@ -356,8 +356,18 @@ ocr_status trn_run(const trn_run_params *rp, ocr_err *e)
                 /* Warm start: weights and biases of another run, fresh moments and
                  * schedule; samples and hours continue from it (for the record). */
                 trn_progress from;
-                rc = trn_ckpt_warm_start(m, r.init_from, &from, e);
-                if (rc == OCR_OK) {
+                struct stat ist;
+                if (stat(r.init_from, &ist) == 0 && S_ISDIR(ist.st_mode)) {
+                    /* An exported model directory (e.g. models/vlocr-nano, which is
+                     * what carries a run from one session to the next): its
+                     * weights and MoE biases; the trainer-only CTC head starts
+                     * at zero as in a fresh run. */
+                    char mp[600];
+                    snprintf(mp, sizeof mp, "%s/model.safetensors", r.init_from);
+                    rc = trn_import(m, mp, e);
+                    if (rc == OCR_OK)
+                        logf_(&L, "init from exported model %s (BF16 weights widened)", r.init_from);
+                } else if ((rc = trn_ckpt_warm_start(m, r.init_from, &from, e)) == OCR_OK) {
                     pr.samples_seen = from.samples_seen;
                     pr.train_seconds = from.train_seconds;
                     logf_(&L, "init from %s (step %lld, samples %.0f, train_h %.2f)", r.init_from,
