@@ -36,7 +36,7 @@ if "$BIN" --force -f md,json,hocr --overlay -o "$OUT/" $pages; then
         b=$(basename "$f"); b=${b%.*}
         echo "  $OUT/$b.md  $OUT/$b.json  $OUT/$b.hocr  $OUT/${b}_overlay/"
     done
-    echo "(vlocr-nano is still in training: the structure is right, the text is not yet)"
+    echo "(vlocr-nano is still in training: expect misread characters; compare with samples/*.md)"
 else
     echo "(recognition did not finish: see the messages above and README, Status)"
 fi
