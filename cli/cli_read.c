@@ -512,10 +512,10 @@ static int read_with_model(read_opts *o, const char *mode, pipe_inputs *in)
         int bad = check_inputs_only(o, in);
         if (!strcmp(cfg.model_type, "vlocr_nano"))
             fprintf(stderr,
-                    "vlocr: %s is a vlocr-nano checkpoint, which reads region crops (vlocr "
-                    "recognize); whole pages need the layout pipeline, not in this build yet. "
-                    "%d of %d input(s) decoded fine.\n",
-                    o->model, n - bad, n);
+                    "vlocr: %s: model_type is vlocr_nano but config.json has no \"vlocr_nano\" "
+                    "section describing the encoder (a broken export?). %d of %d input(s) decoded "
+                    "fine.\n",
+                    cfg_path, n - bad, n);
         else
             fprintf(stderr,
                     "vlocr: %s: no vision_config: not a DeepSeek-OCR checkpoint (model_type "
