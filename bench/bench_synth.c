@@ -40,6 +40,37 @@ typedef struct {
     long n;
 } result;
 
+typedef ocr_status (*next_fn)(void *src, syn_sample *s, ocr_err *e);
+
+static ocr_status gen_next(void *g, syn_sample *s, ocr_err *e) { return syn_gen_next(g, s, e); }
+static ocr_status queue_next(void *q, syn_sample *s, ocr_err *e) { return syn_queue_next(q, s, e); }
+
+/* Draw samples from `src` for `secs` seconds; CPU time from `clock` (the
+ * thread's own for one generator, the process's for the threaded queue). */
+static bool run_loop(void *src, next_fn next, clockid_t clock, double secs, result *r)
+{
+    ocr_err e = {0};
+    double t0 = now(), c0 = cpu(clock), t;
+    long n = 0;
+    double w = 0;
+    do {
+        syn_sample s;
+        if (next(src, &s, &e) != OCR_OK) {
+            fprintf(stderr, "bench_synth: %s\n", e.msg);
+            return false;
+        }
+        w += s.w;
+        n++;
+        syn_sample_free(&s);
+        t = now() - t0;
+    } while (t < secs);
+    r->per_cpu = (double)n / (cpu(clock) - c0);
+    r->rate = (double)n / t;
+    r->mean_w = w / (double)n;
+    r->n = n;
+    return true;
+}
+
 static bool run_gen(const syn_ctx *c, double secs, result *r)
 {
     syn_gen *g = NULL;
@@ -48,27 +79,9 @@ static bool run_gen(const syn_ctx *c, double secs, result *r)
         fprintf(stderr, "bench_synth: %s\n", e.msg);
         return false;
     }
-    double t0 = now(), c0 = cpu(CLOCK_THREAD_CPUTIME_ID), t;
-    long n = 0;
-    double w = 0;
-    do {
-        syn_sample s;
-        if (syn_gen_next(g, &s, &e) != OCR_OK) {
-            fprintf(stderr, "bench_synth: %s\n", e.msg);
-            syn_gen_destroy(&g);
-            return false;
-        }
-        w += s.w;
-        n++;
-        syn_sample_free(&s);
-        t = now() - t0;
-    } while (t < secs);
-    r->per_cpu = (double)n / (cpu(CLOCK_THREAD_CPUTIME_ID) - c0);
+    bool ok = run_loop(g, gen_next, CLOCK_THREAD_CPUTIME_ID, secs, r);
     syn_gen_destroy(&g);
-    r->rate = (double)n / t;
-    r->mean_w = w / (double)n;
-    r->n = n;
-    return true;
+    return ok;
 }
 
 static bool run_queue(const syn_ctx *c, int threads, double secs, result *r)
@@ -79,27 +92,9 @@ static bool run_queue(const syn_ctx *c, int threads, double secs, result *r)
         fprintf(stderr, "bench_synth: %s\n", e.msg);
         return false;
     }
-    double t0 = now(), c0 = cpu(CLOCK_PROCESS_CPUTIME_ID), t;
-    long n = 0;
-    double w = 0;
-    do {
-        syn_sample s;
-        if (syn_queue_next(q, &s, &e) != OCR_OK) {
-            fprintf(stderr, "bench_synth: %s\n", e.msg);
-            syn_queue_destroy(&q);
-            return false;
-        }
-        w += s.w;
-        n++;
-        syn_sample_free(&s);
-        t = now() - t0;
-    } while (t < secs);
-    r->per_cpu = (double)n / (cpu(CLOCK_PROCESS_CPUTIME_ID) - c0);
+    bool ok = run_loop(q, queue_next, CLOCK_PROCESS_CPUTIME_ID, secs, r);
     syn_queue_destroy(&q);
-    r->rate = (double)n / t;
-    r->mean_w = w / (double)n;
-    r->n = n;
-    return true;
+    return ok;
 }
 
 int main(int argc, char **argv)
