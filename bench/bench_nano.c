@@ -61,7 +61,7 @@ int main(int argc, char **argv)
     double t0 = now_s();
     for (int i = 0; i < NL; i++) {
         serial[i] = NULL;
-        if (vis_nano_recognize(r, planes[i % n], ws[i % n], hs[i % n], ws[i % n], false, &serial[i], &e) == OCR_OK)
+        if (vis_nano_recognize(r, planes[i % n], ws[i % n], hs[i % n], ws[i % n], false, &serial[i], NULL, &e) == OCR_OK)
             chars += (long)strlen(serial[i]);
     }
     double dt = now_s() - t0;
@@ -75,7 +75,7 @@ int main(int argc, char **argv)
     long chars2 = 0;
     int same = 0;
     t0 = now_s();
-    ocr_status rc = vis_nano_recognize_many(r, crops, NL, false, threads, texts, NULL, &e);
+    ocr_status rc = vis_nano_recognize_many(r, crops, NL, false, threads, texts, NULL, NULL, &e);
     double dt2 = now_s() - t0;
     for (int i = 0; i < NL; i++) {
         if (texts[i]) chars2 += (long)strlen(texts[i]);

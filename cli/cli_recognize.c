@@ -1,7 +1,9 @@
 /* cli/cli_recognize.c — read region crops with vlocr-nano:
- *   vlocr recognize [--model DIR] [--region line|cell|formula] [-f txt|latex] IMAGE... | -
+ *   vlocr recognize [--model DIR] [--region line|cell|formula] [-f txt|latex|tsv] IMAGE... | -
  * and, through cli_recognize_files, `vlocr --region K ...` (cli/cli_read.c).
- * One result per image, in order (a line of text, or one LaTeX formula). */
+ * One result per image, in order (a line of text, or one LaTeX formula);
+ * tsv adds a header and each image's name and confidence (the mean
+ * probability of the tokens the model emitted). */
 #include <leptonica/allheaders.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,13 +63,15 @@ int cli_recognize_files(const char *model, const char *region, const char *fmt, 
         return CLI_EXIT_USAGE;
     }
     /* txt: the text as read; latex: the same string (a formula crop reads as
-     * LaTeX source already, a text line is its own LaTeX). */
-    if (fmt && strcmp(fmt, "txt") != 0 && strcmp(fmt, "latex") != 0) {
-        fprintf(stderr, "vlocr: -f: with --region the format is txt or latex\n");
+     * LaTeX source already, a text line is its own LaTeX); tsv: file,
+     * confidence, text. */
+    if (fmt && strcmp(fmt, "txt") != 0 && strcmp(fmt, "latex") != 0 && strcmp(fmt, "tsv") != 0) {
+        fprintf(stderr, "vlocr: -f: with --region the format is txt, latex or tsv\n");
         return CLI_EXIT_USAGE;
     }
+    const bool tsv = fmt && strcmp(fmt, "tsv") == 0;
     if (n < 1) {
-        fprintf(stderr, "usage: vlocr --region line|cell|formula [-f txt|latex] IMAGE... | -\n");
+        fprintf(stderr, "usage: vlocr --region line|cell|formula [-f txt|latex|tsv] IMAGE... | -\n");
         return CLI_EXIT_USAGE;
     }
     ocr_err e = {0};
@@ -80,9 +84,10 @@ int cli_recognize_files(const char *model, const char *region, const char *fmt, 
     vis_nano_crop *crops = calloc((size_t)n, sizeof *crops);
     int *slot = calloc((size_t)n, sizeof *slot);
     char **texts = calloc((size_t)n, sizeof *texts);
+    float *confs = calloc((size_t)n, sizeof *confs);
     ocr_status *rcs = calloc((size_t)n, sizeof *rcs);
     int failed = 0, m = 0;
-    if (!planes || !crops || !slot || !texts || !rcs) {
+    if (!planes || !crops || !slot || !texts || !confs || !rcs) {
         fprintf(stderr, "vlocr: out of memory\n");
         failed = n;
     }
@@ -98,7 +103,9 @@ int cli_recognize_files(const char *model, const char *region, const char *fmt, 
         crops[m] = (vis_nano_crop){planes[i], w, h, w};
         slot[i] = m++;
     }
-    if (m > 0 && texts && rcs) vis_nano_recognize_many(r, crops, m, formula, 0, texts, rcs, &e);
+    if (m > 0 && texts && confs && rcs)
+        vis_nano_recognize_many(r, crops, m, formula, 0, texts, confs, rcs, &e);
+    if (tsv && planes && texts) printf("file\tconfidence\ttext\n");
     for (int i = 0; planes && texts && i < n; i++) {
         if (!planes[i]) continue;
         int k = slot[i];
@@ -108,7 +115,15 @@ int cli_recognize_files(const char *model, const char *region, const char *fmt, 
             failed++;
             continue;
         }
-        printf("%s\n", texts[k]);
+        if (!tsv) {
+            printf("%s\n", texts[k]);
+            continue;
+        }
+        /* One row per image: tabs and line breaks inside become spaces. */
+        for (char *c = texts[k]; *c; c++)
+            if (*c == '\t' || *c == '\n' || *c == '\r') *c = ' ';
+        if (confs[k] >= 0.0f) printf("%s\t%.4f\t%s\n", paths[i], confs[k], texts[k]);
+        else printf("%s\t\t%s\n", paths[i], texts[k]);
     }
     fflush(stdout);
     for (int i = 0; planes && i < n; i++) free(planes[i]);
@@ -117,6 +132,7 @@ int cli_recognize_files(const char *model, const char *region, const char *fmt, 
     free(crops);
     free(slot);
     free(texts);
+    free(confs);
     free(rcs);
     vis_nano_recog_destroy(&r);
     return failed == 0 ? CLI_EXIT_OK : failed == n ? CLI_EXIT_FAIL : CLI_EXIT_PARTIAL;
@@ -141,7 +157,7 @@ int cli_recognize_main(int argc, char **argv)
         }
     }
     if (first >= argc) {
-        fprintf(stderr, "usage: vlocr recognize [--model DIR] [--region line|cell|formula] [-f txt|latex] IMAGE... | -\n");
+        fprintf(stderr, "usage: vlocr recognize [--model DIR] [--region line|cell|formula] [-f txt|latex|tsv] IMAGE... | -\n");
         return CLI_EXIT_USAGE;
     }
     return cli_recognize_files(model, region, fmt, argc - first, argv + first);

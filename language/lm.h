@@ -311,7 +311,16 @@ typedef struct {
     int loop_period, loop_repeats, loop_start; /* LM_STOP_LOOP; loop_start
                                                   indexes the generated tokens */
     int n_banned;       /* tokens the n-gram guard banned, summed over steps */
+    float mean_prob;    /* mean probability of the tokens written to out
+                           under the model's own distribution (the logits
+                           before bans and temperature): a confidence in
+                           [0, 1]; 0 when no token was written */
 } lm_gen_result;
+
+/* log(sum(exp(x))) over x[n], computed from the maximum so that large
+ * logits do not overflow; -inf when every x is -inf. A token's probability
+ * under logits x is exp(x[tok] - lm_logsumexp(x, n)). */
+float lm_logsumexp(const float *x, int n);
 
 /* Pick the next token from logits [vocab] (modified in place: bans,
  * temperature). Greedy when p->temperature <= 0 (first maximum wins). */

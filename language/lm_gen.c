@@ -201,6 +201,17 @@ int32_t lm_sample(float *logits, int vocab, const lm_gen_params *p, ocr_rng *rng
     return argmax_logits(logits, vocab);
 }
 
+float lm_logsumexp(const float *x, int n)
+{
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    if (!isfinite(mx)) return mx;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += exp((double)x[i] - mx);
+    return mx + (float)log(sum);
+}
+
 /* ------------------------------------------------------------ generate */
 
 ocr_status lm_generate(lm_state *st, const lm_gen_params *p, const int32_t *prompt,
@@ -239,8 +250,13 @@ ocr_status lm_generate(lm_state *st, const lm_gen_params *p, const int32_t *prom
     if (max_new == 0) goto done;
     rc = lm_forward(st, prompt, img_mask, img_rows, n_img_rows, n_prompt, LM_LOGITS_LAST, logits,
                     e);
+    double prob_sum = 0.0;
     for (int t = 0; rc == OCR_OK && t < max_new; t++) {
         if (step_logits) memcpy(step_logits + (size_t)t * (size_t)V, logits, (size_t)V * sizeof(float));
+        /* Before the bans: the confidence is the model's, not the guard's.
+         * The token picked is never a banned one, so its logit below is
+         * still the raw value. */
+        const float lse = lm_logsumexp(logits, V);
         if (p->ngram_size > 0) {
             /* NoRepeatNGram: HF looks at prompt + output, vLLM's variant at
              * the output only. */
@@ -255,6 +271,8 @@ ocr_status lm_generate(lm_state *st, const lm_gen_params *p, const int32_t *prom
         out[t] = tok;
         seq[n_prompt + t] = tok;
         res->n_tokens = t + 1;
+        if (isfinite(lse)) prob_sum += exp((double)logits[tok] - lse);
+        res->mean_prob = (float)(prob_sum / res->n_tokens);
         if (p->on_token && !p->on_token(p->on_token_ud, tok)) {
             res->reason = LM_STOP_CALLER;
             break;

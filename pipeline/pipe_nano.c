@@ -10,8 +10,8 @@
  * the text task, display formulas with the formula task), on one thread
  * when several workers share the machine. The decoder's loop guard stops
  * every crop that repeats. Every line read becomes a line of its block
- * (pipe_assemble_page). The recogniser reports no token probabilities yet,
- * so lines and blocks carry no confidence (-1); see CONFIDENCE below. */
+ * (pipe_assemble_page) with its confidence: the mean probability the
+ * recogniser gave the tokens it emitted. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,28 +81,32 @@ static void set_push(crop_set *s, const uint8_t *g, int stride, pipe_box b, int 
     s->dst[s->n++] = dst;
 }
 
-/* Read the crops of s into texts[s->dst[i]]. A crop that fails is left
- * unread (NULL); the page fails only when memory runs out or no crop at
- * all could be read. */
-static ocr_status read_set(pipe_nano *n, const crop_set *s, bool formula, char **texts, ocr_err *e)
+/* Read the crops of s into texts[s->dst[i]] and their confidences into
+ * confs[s->dst[i]]. A crop that fails is left unread (NULL, -1); the page
+ * fails only when memory runs out or no crop at all could be read. */
+static ocr_status read_set(pipe_nano *n, const crop_set *s, bool formula, char **texts,
+                           float *confs, ocr_err *e)
 {
     if (s->n == 0) return OCR_OK;
     char **out = calloc((size_t)s->n, sizeof *out);
+    float *cf = malloc((size_t)s->n * sizeof *cf);
     ocr_status *rcs = calloc((size_t)s->n, sizeof *rcs);
-    if (!out || !rcs) {
+    if (!out || !cf || !rcs) {
         free(out);
+        free(cf);
         free(rcs);
         return ocr_err_set(e, OCR_E_NOMEM, "pipe_nano_page: out of memory");
     }
+    for (int i = 0; i < s->n; i++) cf[i] = -1.0f;
     ocr_err first = {0};
     ocr_status rc = OCR_OK;
     if (n->p.batch) {
-        rc = vis_nano_recognize_many(n->r, s->c, s->n, formula, n->p.threads, out, rcs, &first);
+        rc = vis_nano_recognize_many(n->r, s->c, s->n, formula, n->p.threads, out, cf, rcs, &first);
     } else {
         for (int i = 0; i < s->n; i++) {
             ocr_err ei = {0};
             rcs[i] = vis_nano_recognize(n->r, s->c[i].gray, s->c[i].w, s->c[i].h, s->c[i].stride,
-                                        formula, &out[i], &ei);
+                                        formula, &out[i], &cf[i], &ei);
             if (rcs[i] != OCR_OK && rc == OCR_OK) rc = rcs[i], first = ei;
             if (rcs[i] == OCR_E_NOMEM) break;
         }
@@ -112,8 +116,10 @@ static ocr_status read_set(pipe_nano *n, const crop_set *s, bool formula, char *
         if (out[i]) ok++;
         if (rcs[i] == OCR_E_NOMEM) rc = OCR_E_NOMEM;
         texts[s->dst[i]] = out[i];
+        confs[s->dst[i]] = out[i] ? cf[i] : -1.0f;
     }
     free(out);
+    free(cf);
     free(rcs);
     if (rc != OCR_OK && (rc == OCR_E_NOMEM || ok == 0)) {
         if (e) *e = first;
@@ -157,14 +163,15 @@ ocr_status pipe_nano_page_layout(pipe_nano *n, PIX *pix, pipe_page *pg, lay_page
     char **texts = calloc(2 * cap, sizeof *texts);
     const char ***per = calloc((size_t)(lp->n_blocks > 0 ? lp->n_blocks : 1), sizeof *per);
     const char **lines = calloc(cap, sizeof *lines);
-    /* confs[k]: line k's confidence in [0, 1], -1 while unknown. */
-    float *confs = malloc(cap * sizeof *confs);
+    /* confs[k]: line k's confidence in [0, 1], -1 while unknown;
+     * confs[total + k]: its equation number's. */
+    float *confs = malloc(2 * cap * sizeof *confs);
     const float **cper = calloc((size_t)(lp->n_blocks > 0 ? lp->n_blocks : 1), sizeof *cper);
     crop_set ts = {calloc(2 * cap, sizeof(vis_nano_crop)), calloc(2 * cap, sizeof(int)), 0};
     crop_set fs = {calloc(cap, sizeof(vis_nano_crop)), calloc(cap, sizeof(int)), 0};
     if (!texts || !per || !lines || !confs || !cper || !ts.c || !ts.dst || !fs.c || !fs.dst)
         rc = ocr_err_set(e, OCR_E_NOMEM, "pipe_nano_page: out of memory");
-    for (size_t k = 0; confs && k < cap; k++) confs[k] = -1.0f;
+    for (size_t k = 0; confs && k < 2 * cap; k++) confs[k] = -1.0f;
     for (int b = 0, k = 0; rc == OCR_OK && b < lp->n_blocks; b++) {
         const lay_block *bl = &lp->blocks[b];
         per[b] = lines + k;
@@ -187,20 +194,17 @@ ocr_status pipe_nano_page_layout(pipe_nano *n, PIX *pix, pipe_page *pg, lay_page
             set_push(&fs, g, W, c, k);
         }
     }
-    if (rc == OCR_OK) rc = read_set(n, &ts, false, texts, e);
-    if (rc == OCR_OK) rc = read_set(n, &fs, true, texts, e);
-    /* CONFIDENCE: vis_nano_recognize(_many) gives texts only. When it also
-     * reports each crop's mean token probability, read_set should store it
-     * here as confs[k] (k: the line's index, s->dst[i] < total; a formula's
-     * equation-number crop, dst >= total, may lower its line's value), in
-     * [0, 1]. Everything downstream (lines, JSON, hOCR x_wconf, checkpoints)
-     * already carries it; -1 means unknown. */
+    if (rc == OCR_OK) rc = read_set(n, &ts, false, texts, confs, e);
+    if (rc == OCR_OK) rc = read_set(n, &fs, true, texts, confs, e);
     for (int k = 0; rc == OCR_OK && k < total; k++) {
         if (texts[total + k]) {
             char *t = with_tag(texts[k], texts[total + k]);
             if (t) {
                 free(texts[k]);
                 texts[k] = t;
+                /* The tag is part of the line: the less sure read counts. */
+                float q = confs[total + k];
+                if (q >= 0.0f && (confs[k] < 0.0f || q < confs[k])) confs[k] = q;
             }
         }
         lines[k] = texts[k];

@@ -158,8 +158,13 @@ if [ -f models/vlocr-nano/model.safetensors ] && [ -f models/vlocr-nano/config.j
         if [ $? -eq 0 ] && [ "$(wc -l < "$T/nano2")" -eq 2 ]; then ok; else bad "--region with two images: two lines"; cat "$T/nano2"; fi
         expect 3 "garbage.png" "--region batch with a bad image: exit 3" -- "$BIN" --region line "$T/nano/line-000000.png" "$T/garbage.png"
         expect 2 "--region is line, cell or formula" "bad --region" -- "$BIN" --region page "$T/nano/line-000000.png"
-        expect 2 "txt or latex" "--region with -f md" -- "$BIN" --region formula -f md "$T/nano/line-000000.png"
+        expect 2 "txt, latex or tsv" "--region with -f md" -- "$BIN" --region formula -f md "$T/nano/line-000000.png"
         expect 0 "[^[:space:]]" "vlocr recognize (same reader)" -- "$BIN" recognize --region line "$T/nano/line-000000.png"
+        # tsv: a header, then file, a confidence in (0, 1] and the same text as -f txt.
+        "$BIN" --region line -f tsv "$T/nano/line-000000.png" >"$T/nano3" 2>&1
+        txt=$("$BIN" --region line "$T/nano/line-000000.png" 2>/dev/null)
+        if [ "$(sed -n 1p "$T/nano3")" = "$(printf 'file\tconfidence\ttext')" ] &&
+           awk -F'\t' -v f="$T/nano/line-000000.png" -v t="$txt" 'NR==2 && $1==f && $2>0 && $2<=1 && $3==t {ok=1} END {exit !(ok && NR==2)}' "$T/nano3"; then ok; else bad "--region line -f tsv: header + file, confidence, text"; cat "$T/nano3"; fi
     elif [ ! -d "$SHARED/corpus/text" ]; then
         echo "SKIP --region on a synthetic line: $SHARED/corpus (the generator's text) not found"
     else

@@ -6,6 +6,7 @@
  * judged). The end-to-end test needs models/vlocr-nano (SKIP without). */
 #include <cairo.h>
 #include <jansson.h>
+#include <math.h>
 #include <pango/pangocairo.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -574,9 +575,13 @@ static void test_nano_page(void)
         for (int i = 0; i < pg->n_blocks; i++) {
             doc_lines += pg->blocks[i].n_lines;
             if (!strcmp(pg->blocks[i].type, "table")) table_doc_lines += pg->blocks[i].n_lines;
-            for (int k = 0; k < pg->blocks[i].n_lines; k++)
-                CHECK(pg->blocks[i].lines[k].confidence == -1.0f && pg->blocks[i].lines[k].has_box,
-                      "block %d line %d: box, confidence unknown", i, k);
+            /* Every line read has a box and a confidence, the mean token
+             * probability: in (0, 1]. */
+            for (int k = 0; k < pg->blocks[i].n_lines; k++) {
+                float c = pg->blocks[i].lines[k].confidence;
+                CHECK(c > 0.0f && c <= 1.0f && pg->blocks[i].lines[k].has_box,
+                      "block %d line %d: box, confidence %g", i, k, c);
+            }
         }
         CHECK(doc_lines == read && read > 0, "every line read is a line of its block: %d of %d", doc_lines, read);
         CHECK(table_lines >= 9 && table_doc_lines == table_lines, "table lines: %d of %d", table_doc_lines,
@@ -604,8 +609,16 @@ static void test_nano_page(void)
         memset(&pg2, 0, sizeof pg2);
         CHECK(pipe_nano_page(n, pix, &pg2, &e) == OCR_OK && pg2.n_blocks == pg->n_blocks,
               "crop by crop: %d blocks", pg2.n_blocks);
-        for (int i = 0; i < pg2.n_blocks && i < pg->n_blocks; i++)
+        for (int i = 0; i < pg2.n_blocks && i < pg->n_blocks; i++) {
             CHECK(!strcmp(pg2.blocks[i].type, pg->blocks[i].type), "block %d type", i);
+            /* The same greedy reads give the same confidences (the batched
+             * decoder sums in another order: float tolerance). */
+            for (int k = 0; k < pg2.blocks[i].n_lines && k < pg->blocks[i].n_lines; k++) {
+                float a = pg->blocks[i].lines[k].confidence, b = pg2.blocks[i].lines[k].confidence;
+                CHECK(fabsf(a - b) <= 2e-3f, "block %d line %d: confidence %g batched, %g crop by crop", i, k,
+                      a, b);
+            }
+        }
         pipe_page_free(&pg2);
     }
     lay_page_free(&lp);
@@ -613,6 +626,66 @@ static void test_nano_page(void)
     pipe_doc_free(&d);
     pixDestroy(&pix);
     pipe_nano_destroy(&n);
+}
+
+/* The confidence means something: a clean typeset line reads with a
+ * higher mean token probability than a crop of random specks, and a crop
+ * without ink reads as nothing (-1). */
+static void test_nano_confidence(void)
+{
+    struct stat sb;
+    if (stat("models/vlocr-nano/model.safetensors", &sb) != 0) {
+        tst_skip("nano confidence", "models/vlocr-nano/model.safetensors not found");
+        return;
+    }
+    vis_nano_recog *r = NULL;
+    ocr_err e = {0};
+    if (!CHECK(vis_nano_recog_load(&r, "models/vlocr-nano", &e) == OCR_OK, "load: %s", e.msg)) return;
+    enum { W = 520, H = 40 };
+    cairo_surface_t *sf = cairo_image_surface_create(CAIRO_FORMAT_A8, W, H);
+    cairo_t *cr = cairo_create(sf);
+    ocr_text_lock();
+    typeset(cr, 6, 6, W - 12, 22, false, "Results of the second survey are given below.");
+    ocr_text_unlock();
+    cairo_surface_flush(sf);
+    uint8_t *clean = malloc((size_t)W * H), *noise = malloc((size_t)W * H), *blank = malloc((size_t)W * H);
+    const unsigned char *a = cairo_image_surface_get_data(sf);
+    int st = cairo_image_surface_get_stride(sf);
+    ocr_rng rng;
+    ocr_rng_seed(&rng, 11);
+    for (int y = 0; clean && noise && blank && y < H; y++)
+        for (int x = 0; x < W; x++) {
+            clean[y * W + x] = (uint8_t)(255 - a[y * st + x]);
+            noise[y * W + x] = ocr_rng_uniform(&rng) < 0.12 ? 0 : 255;
+            blank[y * W + x] = 250;
+        }
+    float cc = -2, cn = -2, cb = -2;
+    char *tc = NULL, *tn = NULL, *tb = NULL;
+    CHECK(clean && vis_nano_recognize(r, clean, W, H, W, false, &tc, &cc, &e) == OCR_OK, "clean: %s", e.msg);
+    CHECK(noise && vis_nano_recognize(r, noise, W, H, W, false, &tn, &cn, &e) == OCR_OK, "noise: %s", e.msg);
+    CHECK(blank && vis_nano_recognize(r, blank, W, H, W, false, &tb, &cb, &e) == OCR_OK, "blank: %s", e.msg);
+    CHECK(cc > 0.8f && cc <= 1.0f, "clean line '%s': confidence %g", tc ? tc : "", cc);
+    CHECK(cn >= 0.0f && cn < cc - 0.1f, "noise '%s': confidence %g, clean %g", tn ? tn : "", cn, cc);
+    CHECK(tb && !tb[0] && cb == -1.0f, "blank: '%s', confidence %g", tb ? tb : "", cb);
+    /* The batched reader reports the same. */
+    vis_nano_crop crops[2] = {{clean, W, H, W}, {noise, W, H, W}};
+    char *texts[2] = {NULL, NULL};
+    float confs[2] = {-2, -2};
+    CHECK(clean && noise && vis_nano_recognize_many(r, crops, 2, false, 2, texts, confs, NULL, &e) == OCR_OK,
+          "many: %s", e.msg);
+    CHECK(fabsf(confs[0] - cc) < 2e-3f && fabsf(confs[1] - cn) < 2e-3f, "many: %g %g vs %g %g", confs[0],
+          confs[1], cc, cn);
+    free(texts[0]);
+    free(texts[1]);
+    free(tc);
+    free(tn);
+    free(tb);
+    free(clean);
+    free(noise);
+    free(blank);
+    cairo_destroy(cr);
+    cairo_surface_destroy(sf);
+    vis_nano_recog_destroy(&r);
 }
 
 int main(void)
@@ -625,5 +698,6 @@ int main(void)
     TST_RUN(test_formulas_figures_furniture);
     TST_RUN(test_lines);
     TST_RUN(test_nano_page);
+    TST_RUN(test_nano_confidence);
     return tst_finish();
 }

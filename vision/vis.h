@@ -425,9 +425,12 @@ void vis_nano_recog_destroy(vis_nano_recog **r);
 /* Text of a crop: gray [h][stride] (0 = ink), any size. The crop is
  * trimmed to its ink, scaled to the model's height (text or formula), and
  * lines wider than the model's width are cut at blank columns and read
- * piece by piece. *text is malloc'd UTF-8 (caller frees). */
+ * piece by piece. *text is malloc'd UTF-8 (caller frees). *conf, if conf
+ * is non-NULL, receives the confidence: the mean probability the model gave
+ * the tokens it emitted (end of text included), over all pieces, in [0, 1];
+ * -1 for a crop without ink (nothing was read). */
 ocr_status vis_nano_recognize(vis_nano_recog *r, const uint8_t *gray, int w, int h, int stride,
-                              bool formula, char **text, ocr_err *e);
+                              bool formula, char **text, float *conf, ocr_err *e);
 
 /* A crop for vis_nano_recognize_many: gray [h][stride], 0 = ink. */
 typedef struct {
@@ -438,10 +441,11 @@ typedef struct {
  * `threads` workers at once (≤ 0: the BLAS thread count), each with its own
  * decoder state and single-threaded matmuls; the BLAS thread count is
  * restored on return. texts[i] is malloc'd (NULL where that crop failed;
- * rcs[i], if rcs is non-NULL, says why); returns the first failure. Not
- * reentrant for one recogniser. */
+ * rcs[i], if rcs is non-NULL, says why); confs[i], if confs is non-NULL,
+ * the crop's confidence as in vis_nano_recognize (-1 where it failed or had
+ * no ink); returns the first failure. Not reentrant for one recogniser. */
 ocr_status vis_nano_recognize_many(vis_nano_recog *r, const vis_nano_crop *crops, int n,
-                                   bool formula, int threads, char **texts, ocr_status *rcs,
-                                   ocr_err *e);
+                                   bool formula, int threads, char **texts, float *confs,
+                                   ocr_status *rcs, ocr_err *e);
 
 #endif

@@ -73,7 +73,7 @@ ocr_status vis_nano_recog_load(vis_nano_recog **out, const char *dir, ocr_err *e
 
 /* Decode one prepared ink image [H][W] (W multiple of 8). */
 static ocr_status read_piece(vis_nano_recog *r, lm_state *st, const float *ink, int H, int W,
-                             bool formula, char **text, ocr_err *e)
+                             bool formula, char **text, double *prob_sum, int *n_prob, ocr_err *e)
 {
     const vis_nano_config *c = vis_nano_cfg(r->enc);
     const int n_img = vis_nano_rows(r->enc, H, W), np = n_img + 2;
@@ -100,6 +100,8 @@ static ocr_status read_piece(vis_nano_recog *r, lm_state *st, const float *ink, 
     }
     if (rc == OCR_OK) {
         int n = res.n_tokens;
+        *prob_sum += (double)res.mean_prob * n;
+        *n_prob += n;
         if (n > 0 && out[n - 1] == c->eos) n--;
         size_t len = 0;
         rc = tok_decode(r->tok, out, (size_t)n, true, text, &len, e);
@@ -253,9 +255,13 @@ static ocr_status join_text(char **acc, size_t *alen, const char *t, ocr_err *e)
 }
 
 static ocr_status recognize_with(vis_nano_recog *r, lm_state *st, const uint8_t *gray, int w,
-                                 int h, int stride, bool formula, char **text, ocr_err *e)
+                                 int h, int stride, bool formula, char **text, float *conf,
+                                 ocr_err *e)
 {
     *text = NULL;
+    if (conf) *conf = -1.0f;
+    double psum = 0.0;
+    int np = 0;
     cut_list cl = {NULL, 0, 0};
     ocr_status rc = cut_crop(r, gray, w, h, stride, formula, &cl, e);
     char *acc = calloc(1, 1);
@@ -263,7 +269,7 @@ static ocr_status recognize_with(vis_nano_recog *r, lm_state *st, const uint8_t 
     if (rc == OCR_OK && !acc) rc = ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
     for (int i = 0; rc == OCR_OK && i < cl.n; i++) {
         char *t = NULL;
-        rc = read_piece(r, st, cl.v[i].ink, cl.v[i].H, cl.v[i].W, formula, &t, e);
+        rc = read_piece(r, st, cl.v[i].ink, cl.v[i].H, cl.v[i].W, formula, &t, &psum, &np, e);
         if (rc == OCR_OK && t) rc = join_text(&acc, &alen, t, e);
         free(t);
     }
@@ -273,13 +279,14 @@ static ocr_status recognize_with(vis_nano_recog *r, lm_state *st, const uint8_t 
         return rc;
     }
     *text = acc;
+    if (conf && np > 0) *conf = (float)(psum / np);
     return OCR_OK;
 }
 
 ocr_status vis_nano_recognize(vis_nano_recog *r, const uint8_t *gray, int w, int h, int stride,
-                              bool formula, char **text, ocr_err *e)
+                              bool formula, char **text, float *conf, ocr_err *e)
 {
-    return recognize_with(r, r->st[0], gray, w, h, stride, formula, text, e);
+    return recognize_with(r, r->st[0], gray, w, h, stride, formula, text, conf, e);
 }
 
 /* ------------------------------------------------------------ many crops
@@ -302,6 +309,7 @@ typedef struct {
     int n_img;
     int32_t *out;
     int n_out;
+    double prob_sum; /* probabilities of the tokens in out, summed */
     bool done;
     lm_loop loop;
 } nano_seq;
@@ -444,8 +452,11 @@ static ocr_status decode_group(many_job *j, int lo, int gn, ocr_err *e)
         for (int i = 0; i < gn; i++) {
             nano_seq *q = &j->seqs[j->g0 + lo + i];
             if (q->done) continue;
-            int32_t tk = argmax(j->logits + (size_t)(lo + i) * V, V);
+            const float *lg = j->logits + (size_t)(lo + i) * V;
+            int32_t tk = argmax(lg, V);
             q->out[q->n_out++] = tk;
+            const float lse = lm_logsumexp(lg, V);
+            if (isfinite(lse)) q->prob_sum += exp((double)lg[tk] - lse);
             int per, reps, start;
             if (tk == c->eos) q->done = true;
             else if (q->loop.run && lm_loop_push(&q->loop, q->out, q->n_out, &per, &reps, &start))
@@ -501,13 +512,14 @@ static void *decode_thread(void *arg)
 }
 
 ocr_status vis_nano_recognize_many(vis_nano_recog *r, const vis_nano_crop *crops, int n,
-                                   bool formula, int threads, char **texts, ocr_status *rcs,
-                                   ocr_err *e)
+                                   bool formula, int threads, char **texts, float *confs,
+                                   ocr_status *rcs, ocr_err *e)
 {
     if (n < 0 || (n > 0 && (!crops || !texts)))
         return ocr_err_set(e, OCR_E_ARG, "vis_nano_recognize_many: bad arguments");
     if (n == 0) return OCR_OK;
     for (int i = 0; i < n; i++) texts[i] = NULL;
+    for (int i = 0; confs && i < n; i++) confs[i] = -1.0f;
     if (threads < 1) threads = ocr_blas_get_threads();
     if (threads > NANO_MAX_WORKERS) threads = NANO_MAX_WORKERS;
     const vis_nano_config *c = vis_nano_cfg(r->enc);
@@ -577,9 +589,13 @@ ocr_status vis_nano_recognize_many(vis_nano_recog *r, const vis_nano_crop *crops
             char *acc = calloc(1, 1);
             size_t alen = 0;
             ocr_status rci = acc ? j.rcs[i] : OCR_E_NOMEM;
+            double psum = 0.0;
+            int np = 0;
             for (int p = 0; p < j.cuts[i].n; p++, k++) {
                 nano_seq *q = &j.seqs[k];
                 if (rci != OCR_OK) continue;
+                psum += q->prob_sum;
+                np += q->n_out;
                 int nt = q->n_out;
                 if (nt > 0 && q->out[nt - 1] == c->eos) nt--;
                 char *t = NULL;
@@ -588,8 +604,10 @@ ocr_status vis_nano_recognize_many(vis_nano_recog *r, const vis_nano_crop *crops
                 if (rci == OCR_OK) rci = join_text(&acc, &alen, t, &j.errs[i]);
                 free(t);
             }
-            if (rci == OCR_OK) texts[i] = acc;
-            else {
+            if (rci == OCR_OK) {
+                texts[i] = acc;
+                if (confs && np > 0) confs[i] = (float)(psum / np);
+            } else {
                 free(acc);
                 if (j.rcs[i] == OCR_OK) j.rcs[i] = rci;
             }
