@@ -29,8 +29,8 @@ OPT    := -O3 -march=native -fno-fast-math
 BUILD  := build-fast
 endif
 CFLAGS_ALL := -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -g $(OPT) \
-              $(WARN) -MMD -MP -I. $(PKG_CFLAGS) $(CFLAGS)
-LDLIBS_ALL := $(PKG_LIBS) -lm -lpthread $(LDLIBS)
+              -fopenmp $(WARN) -MMD -MP -I. $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) -fopenmp -lm -lpthread $(LDLIBS)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
              -fno-omit-frame-pointer

@@ -1,7 +1,11 @@
 /* bench/bench_train.c — trainer throughput: samples/s of full training
  * steps of vlocr-nano (random crops and labels, widths 256 and 512, batch
  * 24) and the share of the machine's sgemm rate, measured in the same run
- * with the same thread count (VLOCR_THREADS, default 2). */
+ * with the same thread count (VLOCR_THREADS, default 2). Two ways to use
+ * the threads, same run: OpenBLAS threaded with the other ops on one
+ * thread (the trainer before), and the trainer's way now: OpenBLAS on one
+ * thread, GEMMs split by rows and every other op on the OpenMP threads. */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +71,13 @@ int main(void)
     }
     trn_opt_params op = trn_opt_default_params();
     double *load = calloc((size_t)c.layers * c.n_routed, sizeof(double));
+    /* The trainer's way first: once OpenBLAS has run threaded, its idle
+     * workers spin for a while and slow the OpenMP threads down. */
+    for (int mode = 1; mode >= 0; mode--)
     for (int k = 0; k < 2; k++) {
+        /* mode 0: threaded OpenBLAS, ops on one thread; 1: the trainer's */
+        ocr_blas_set_threads(mode == 0 ? threads : 1);
+        omp_set_num_threads(mode == 0 ? 1 : threads);
         trn_sample sm[24];
         trn_sample *ps[24];
         uint64_t r = 7;
@@ -93,9 +103,10 @@ int main(void)
         for (int i = 0; i < steps; i++) trn_step(m, s, &b, &op, 1000 + i, 0.0f, load, &st, &e);
         double dt = (now_s() - t0) / steps;
         double fl = trn_step_flops(&c, B, b.H, b.W, b.T, b.n_targets);
-        printf("32x%d, %d text tokens, batch %d: %.2f s/step, %.1f samples/s, %.1f GFLOP/step, "
+        printf("%s | 32x%d, %d text tokens, batch %d: %.2f s/step, %.1f samples/s, %.1f GFLOP/step, "
                "%.1f GFLOP/s = %.0f%% of the sgemm rate\n",
-               widths[k], lens[k], B, dt, B / dt, fl / 1e9, fl / dt / 1e9, 100.0 * fl / dt / 1e9 / peak);
+               mode == 0 ? "OpenBLAS threads" : "OpenMP ops     ", widths[k], lens[k], B, dt, B / dt,
+               fl / 1e9, fl / dt / 1e9, 100.0 * fl / dt / 1e9 / peak);
         for (int i = 0; i < B; i++) trn_sample_free(&sm[i]);
     }
     free(load);

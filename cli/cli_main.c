@@ -1,7 +1,9 @@
 /* cli/cli_main.c — `vlocr` entry point: global flags and subcommand dispatch.
  * Every other cli_*.c file holds one subcommand. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -71,9 +73,19 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
-        printf("vlocr %s\n", vlocr_version());
+        printf("vlocr %s (OpenBLAS %s kernels)\n", vlocr_version(), ocr_blas_core());
         return CLI_EXIT_OK;
     }
+    /* The trainer's ops run on OpenMP threads (train/trn_ops.c). OpenMP
+     * reads its wait policy from the environment when the program loads,
+     * and its default, spinning, makes every parallel region wait for a
+     * descheduled thread as soon as anything else runs on the machine
+     * (steps ran 15x slower beside one TeX job); waiting passively costs
+     * ~5 % on an idle machine (bench/RESULTS.md). So a `vlocr train` with
+     * no policy chosen runs again with OMP_WAIT_POLICY=PASSIVE (once: it is
+     * set then; if exec fails, the run goes on as it is). */
+    if (!strcmp(cmd, "train") && !getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
+        execv("/proc/self/exe", argv);
     static const struct {
         const char *name;
         int (*fn)(int, char **);

@@ -317,6 +317,8 @@ int ocr_threads_default(void);
  * parallelise across pages instead (never nest threaded BLAS). */
 void ocr_blas_set_threads(int n);
 int ocr_blas_get_threads(void);
+/* The core type whose kernels OpenBLAS uses ("Haswell", "SkylakeX", ...). */
+const char *ocr_blas_core(void);
 
 /* Every cairo/pango text call in the process goes through this lock (cairo
  * 1.16 corrupts its shared font caches under concurrent use). */

@@ -47,6 +47,12 @@ int ocr_blas_get_threads(void)
     return clamp_threads(openblas_get_num_threads());
 }
 
+const char *ocr_blas_core(void)
+{
+    const char *c = openblas_get_corename();
+    return c ? c : "unknown";
+}
+
 void ocr_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
                const float *a, int lda, const float *b, int ldb, float beta,
                float *c, int ldc)

@@ -89,8 +89,10 @@ static bool list_start(const ctx_t *c, int l, int *text_x)
     float fcy = 0.5f * (float)(f->y1 + f->y2);
     /* bullet: one solid blob (or a dash) in the x-height band */
     if (ntok == 1 && (float)gap >= 0.3f * em && fcy >= (float)base - 1.1f * xh &&
-        fcy <= (float)base - 0.1f * xh && (float)fh <= 1.05f * xh && (float)fw <= 1.2f * xh) {
+        fcy <= (float)base - 0.1f * xh && (float)fh <= 1.05f * xh && (float)fw <= 1.2f * em) {
+        /* dashes up to an em dash; a blob no wider than the x-height */
         bool dash = fw >= 2 * fh && (float)fw >= 0.3f * em;
+        if (!dash && (float)fw > 1.2f * xh) return false;
         bool blob = fw * 5 >= fh * 2 && fh * 5 >= fw * 2 && (float)fh >= 0.25f * xh;
         int ink = blob && c->bin ? lay_count_ink(c->bin, (pipe_box){f->x1, f->y1, f->x2, f->y2}) : 0;
         if (dash || (blob && (float)ink >= 0.6f * (float)(fw * fh))) return true;
@@ -389,7 +391,23 @@ static void mark_margins(const ctx_t *c, lay_blocks *out, int b0)
         if (b->n_lines > 2) continue;
         bool top = (float)b->box.y2 <= (float)content.y1 + zone;
         bool bot = (float)b->box.y1 >= (float)content.y2 - zone;
+        /* running heads sit in the page's own margins: a slide's title a
+         * sixth of the way down is not one, however bare the space above */
+        float H = (float)c->st->height;
+        if (H > 0) {
+            top = top && (float)b->box.y2 <= 0.12f * H;
+            bot = bot && (float)b->box.y1 >= 0.88f * H;
+        }
         if (!top && !bot) continue;
+        /* nor is a block with running text beside it on its rows (the top
+         * of one column of a page whose other columns start higher) */
+        bool beside = false;
+        for (int j = 0; j < out->n && !beside; j++) {
+            const lay_block *o = &out->v[j];
+            if (j == i || o->n_lines < 3 || (o->type != LAY_PARAGRAPH && o->type != LAY_LIST_ITEM)) continue;
+            beside = lay_overlap(o->box.y1, o->box.y2, b->box.y1, b->box.y2) * 2 > lay_box_h(b->box);
+        }
+        if (beside) continue;
         /* isolation from the body: the nearest block on the body side */
         float gap = 1e9f;
         for (int j = 0; j < out->n; j++) {

@@ -200,6 +200,55 @@ void lay_line_measure(lay_line *l, const lay_cc *cc, const int *members, int n, 
     l->stroke = stroke_width(bin, box);
 }
 
+/* The widest stretch of [*x1, *x2) that no fragment (minor ones aside)
+ * in rows [y1, y2) covers, written back to *x1, *x2; false when it is
+ * narrower than minw. */
+static bool white_run(const frag *fr, int nf, int y1, int y2, int *x1, int *x2, int minw)
+{
+    int lo = *x1, hi = *x2, best = -1, b1 = lo, b2 = lo;
+    if (hi - lo < minw) return false;
+    /* sweep: the start of the current white stretch moves past every
+     * fragment met in x order; fragments are few per band, so a simple
+     * repeated scan is fine */
+    int cur = lo;
+    for (;;) {
+        int nx = hi, ne = hi; /* next covering fragment at or after cur */
+        for (int q = 0; q < nf; q++) {
+            const frag *f = &fr[q];
+            if (f->minor || f->y1 >= y2 || f->y2 <= y1 || f->x2 <= cur || f->x1 >= hi) continue;
+            int s = f->x1 > cur ? f->x1 : cur;
+            if (s < nx || (s == nx && f->x2 > ne)) {
+                nx = s;
+                ne = f->x2;
+            }
+        }
+        if (nx - cur > best) {
+            best = nx - cur;
+            b1 = cur;
+            b2 = nx;
+        }
+        if (nx >= hi) break;
+        cur = ne;
+        /* fragments overlapping the stretch just covered extend it */
+        for (bool grew = true; grew;) {
+            grew = false;
+            for (int q = 0; q < nf; q++) {
+                const frag *f = &fr[q];
+                if (f->minor || f->y1 >= y2 || f->y2 <= y1) continue;
+                if (f->x1 < cur && f->x2 > cur) {
+                    cur = f->x2;
+                    grew = true;
+                }
+            }
+        }
+        if (cur >= hi) break;
+    }
+    if (best < minw) return false;
+    *x1 = b1;
+    *x2 = b2;
+    return true;
+}
+
 /* Gaps on consecutive rows whose x-ranges overlap chain into gutters. */
 static ocr_status find_gutters(frag *fr, int nf, float ch, int min_rows, ocr_err *e)
 {
@@ -264,6 +313,11 @@ static ocr_status find_gutters(frag *fr, int nf, float ch, int min_rows, ocr_err
         int d = (g[i].x2 - g[i].x1) / 6;
         int x1 = g[i].x1 + d, x2 = g[i].x2 - d, reach = (int)(1.3f * (float)g[i].h);
         int y1 = g[i].y1 - reach, y2 = g[i].y2 + reach;
+        /* the white part: a short line's gap reaches past the gutter into
+         * the neighbour column's margin, where the justified lines above
+         * and below end; the gutter is the widest stretch of the gap that
+         * the rows around leave white (a line's height at least) */
+        if (!white_run(fr, nf, y1, y2, &x1, &x2, (int)(0.8f * (float)g[i].h))) continue;
         bool white = x2 > x1;
         int la = 0, ra = 0, lb = 0, rb = 0, near = 10 * g[i].h;
         for (int q = 0; q < nf && white; q++) {
@@ -773,6 +827,26 @@ ocr_status lay_lines_build(lay_cc *cc, const int *idx, int n, float ch, PIX *bin
         free(tmp);
     }
 
+    /* A list's enumerator ("4." "b)") at the start of its row, a short
+     * gap before the item's text, joins that text even where the numbers
+     * of a column of items line up with each other and the items' hanging
+     * text starts in line (which looks like a column margin): split off,
+     * the numbers would be read as a column of their own. */
+    {
+        bool *has_left = calloc((size_t)nf + 1, sizeof *has_left);
+        if (!has_left) goto oom;
+        for (int i = 0; i < nf; i++)
+            if (fr[i].right >= 0 && fr[i].kind != 3) has_left[fr[i].right] = true;
+        for (int i = 0; i < nf; i++) {
+            frag *a = &fr[i];
+            if (a->right < 0 || a->kind < 2 || has_left[i] || a->minor) continue;
+            int H = imax(a->h, fr[a->right].h);
+            if (a->x2 - a->x1 <= a->h && (float)(a->y2 - a->y1) <= 1.5f * ch && a->gap < 2 * H &&
+                fr[a->right].x2 - fr[a->right].x1 >= 2 * (a->x2 - a->x1))
+                a->kind = 1;
+        }
+        free(has_left);
+    }
     /* 3. fragments -> lines */
     if (!uf_init(&uf2, nf)) goto oom;
     for (int i = 0; i < nf; i++)
@@ -898,13 +972,16 @@ ocr_status lay_lines_build(lay_cc *cc, const int *idx, int n, float ch, PIX *bin
             int w = c->x2 - c->x1, h = c->y2 - c->y1;
             bool solid = (float)w >= 0.15f * ch && (float)h >= 0.15f * ch &&
                          (float)(w * h) >= 0.0625f * ch * ch;
+            /* a dash of glyph width left of a line is the bullet of a dash
+             * list ("– item"), set a bullet's gap apart from its text */
+            bool dash = (float)w >= 0.4f * ch && (float)w <= 1.5f * ch && h >= 2 && w >= 3 * h;
             int best = -1;
             float bd = 1e30f;
             for (int k = bstart[b]; k < bstart[b + 1]; k++) {
                 const lay_line *l = &out[bidx[k]];
                 int lh = lay_box_h(l->box);
                 if (cy < l->box.y1 - lh / 2 || cy > l->box.y2 + lh / 3) continue;
-                int xtol = solid ? (int)(2.5f * (float)lh) : lh / 4;
+                int xtol = solid || (dash && cx2 <= l->box.x1) ? (int)(2.5f * (float)lh) : lh / 4;
                 if (cx2 < l->box.x1 - xtol || cx1 > l->box.x2 + xtol) continue;
                 float d = cy < l->box.y1 ? (float)(l->box.y1 - cy)
                           : cy > l->box.y2 ? (float)(cy - l->box.y2) : 0.0f;

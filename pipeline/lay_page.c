@@ -138,6 +138,29 @@ static PIX *rule_removal(PIX *hm, PIX *vm, float ch, const lay_blocks *bs)
     return d;
 }
 
+/* A grid whose cells are (nearly) all empty is a drawing (squares to
+ * shade, an answer grid), not a table: as a table it would give rows of
+ * empty cells; as a figure it is a picture of the grid. "Nearly": at most
+ * one cell in ten holds text (one cell at most for small grids). */
+static void table_to_figure(lay_block *t)
+{
+    if (t->n_cells < 4) return;
+    int filled = 0;
+    for (int k = 0; k < t->n_cells; k++) {
+        bool has = false;
+        for (int l = 0; l < t->n_lines && !has; l++) has = t->lines[l].cell == k;
+        filled += has;
+    }
+    if (filled > (t->n_cells / 10 > 1 ? t->n_cells / 10 : 1)) return;
+    free(t->lines);
+    free(t->cells);
+    t->lines = NULL;
+    t->cells = NULL;
+    t->n_lines = t->n_cells = t->n_rows = t->n_cols = 0;
+    t->ruled = false;
+    t->type = LAY_FIGURE;
+}
+
 ocr_status lay_analyze(lay_page *out, PIX *gray, PIX *bin, const lay_params *p, ocr_err *e)
 {
     memset(out, 0, sizeof *out);
@@ -187,7 +210,10 @@ ocr_status lay_analyze(lay_page *out, PIX *gray, PIX *bin, const lay_params *p, 
     if (p->tables) rc = lay_tables_hruled(hm, cc, ncc, ch, &bs, e);
     if (rc != OCR_OK) goto done;
     for (int i = 0; i < bs.n && rc == OCR_OK; i++)
-        if (bs.v[i].type == LAY_TABLE) rc = lay_table_fill(&bs.v[i], cc, ncc, ch, tb, p, e);
+        if (bs.v[i].type == LAY_TABLE) {
+            rc = lay_table_fill(&bs.v[i], cc, ncc, ch, tb, p, e);
+            if (rc == OCR_OK) table_to_figure(&bs.v[i]);
+        }
     if (rc == OCR_OK && p->figures) rc = lay_figures_find(tb, cc, ncc, ch, &bs, e);
     if (rc != OCR_OK) goto done;
 
@@ -214,6 +240,16 @@ ocr_status lay_analyze(lay_page *out, PIX *gray, PIX *bin, const lay_params *p, 
             }
         }
     rc = body_stats(out, lines, nl, e);
+    /* A "line" many times taller than its own type, with an x-height of
+     * a fraction of the body's, is no text: the pieces of a light picture
+     * (line art, a washed-out photo) that the figure mask missed. Read,
+     * it gives a few junk characters. */
+    for (int l = 0; rc == OCR_OK && l < nl; l++) {
+        const lay_line *ln = &lines[l];
+        if (ln->n_cc <= 0 || ln->size <= 0 || out->x_height <= 0) continue;
+        if ((float)lay_box_h(ln->box) > 5.0f * ln->size && ln->x_height < 0.5f * out->x_height)
+            lines[l].n_cc = 0;
+    }
     if (rc == OCR_OK && p->tables) rc = lay_tables_unruled(lines, nl, out, p, &bs, e);
     if (rc == OCR_OK) rc = lay_blocks_from_lines(lines, nl, out, cc, ncc, tb, p, &bs, e);
     if (rc != OCR_OK) goto done;

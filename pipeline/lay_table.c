@@ -454,25 +454,12 @@ static ocr_status emit_unruled(lay_line *L, const int *ord, const row_t *rows, i
     return rc;
 }
 
-ocr_status lay_tables_unruled(lay_line *lines, int n_lines, const lay_page *stats, const lay_params *p,
-                              lay_blocks *out, ocr_err *e)
+/* Tables among the lines ord[0..m) (a strip of the page): rows of lines,
+ * then runs of rows whose white gaps stay open. */
+static ocr_status unruled_in(lay_line *lines, int *ord, int m, row_t *rows, sep_t *seps, sep_t *tmp,
+                             int min_rows, float em, const lay_page *stats, lay_blocks *out, ocr_err *e)
 {
-    if (n_lines < 6) return OCR_OK;
-    int min_rows = p && p->gutter_rows > 2 ? p->gutter_rows : 3;
-    float em = stats->x_height > 0 ? 2.0f * stats->x_height : 2.0f * stats->char_h;
-    if (em < 4) em = 4;
-    int *ord = malloc((size_t)n_lines * sizeof *ord);
-    row_t *rows = malloc((size_t)n_lines * sizeof *rows);
-    sep_t *seps = malloc((size_t)(n_lines + 1) * sizeof *seps);
-    sep_t *tmp = malloc((size_t)(n_lines + 1) * sizeof *tmp);
     ocr_status rc = OCR_OK;
-    if (!ord || !rows || !seps || !tmp) {
-        rc = ocr_err_set(e, OCR_E_NOMEM, "layout: out of memory (tables)");
-        goto done;
-    }
-    int m = 0;
-    for (int i = 0; i < n_lines; i++)
-        if (lines[i].n_cc > 0) ord[m++] = i;
     g_lines = lines;
     qsort(ord, (size_t)m, sizeof *ord, cmp_line_y);
     /* rows: lines that overlap the first line of the row by half */
@@ -529,8 +516,109 @@ ocr_status lay_tables_unruled(lay_line *lines, int n_lines, const lay_page *stat
             r0++;
         }
     }
+    return rc;
+}
+
+/* Page gutters: x-stretches that lie between two lines of a row on many
+ * rows (>= 6) and under a line on hardly any (a tenth as many), with
+ * running text (>= 3 lines of >= 8 em) on both sides. An unruled table
+ * sits inside one column; without this, a row of answer choices in one
+ * column and the lines beside it in the next read as a table across the
+ * gutter. Writes the gutters' centres to cut[] (sorted), returns their
+ * number. */
+static int page_gutters(const lay_line *lines, const int *ord, int m, float em, int minw, int *cut, int maxcut)
+{
+    int X = 0;
+    for (int i = 0; i < m; i++) X = imax(X, lines[ord[i]].box.x2);
+    if (X <= 0) return 0;
+    int *cover = calloc((size_t)X + 2, sizeof *cover), *betw = calloc((size_t)X + 2, sizeof *betw);
+    int *o = malloc((size_t)(m > 0 ? m : 1) * sizeof *o);
+    int nc = 0;
+    if (!cover || !betw || !o) goto out;
+    memcpy(o, ord, (size_t)m * sizeof *o);
+    g_lines = lines;
+    qsort(o, (size_t)m, sizeof *o, cmp_line_y);
+    for (int i = 0; i < m;) {
+        const pipe_box *a = &lines[o[i]].box;
+        int j = i + 1;
+        while (j < m && (float)lay_overlap(a->y1, a->y2, lines[o[j]].box.y1, lines[o[j]].box.y2) >=
+                            0.5f * (float)imin(lay_box_h(*a), lay_box_h(lines[o[j]].box)))
+            j++;
+        qsort(o + i, (size_t)(j - i), sizeof *o, cmp_line_x);
+        for (int k = i; k < j; k++) {
+            const pipe_box *b = &lines[o[k]].box;
+            cover[imax(b->x1, 0)]++;
+            cover[b->x2]--;
+            if (k + 1 < j && lines[o[k + 1]].box.x1 - b->x2 >= minw) {
+                betw[b->x2]++;
+                betw[lines[o[k + 1]].box.x1]--;
+            }
+        }
+        i = j;
+    }
+    for (int x = 1; x <= X; x++) {
+        cover[x] += cover[x - 1];
+        betw[x] += betw[x - 1];
+    }
+    for (int x = 0; x < X && nc < maxcut;) {
+        if (!(betw[x] >= 6 && cover[x] * 10 <= betw[x])) {
+            x++;
+            continue;
+        }
+        int x0 = x;
+        while (x < X && betw[x] >= 6 && cover[x] * 10 <= betw[x]) x++;
+        if (x - x0 < minw) continue;
+        /* running text on both sides */
+        int left = 0, right = 0;
+        for (int i = 0; i < m; i++) {
+            const pipe_box *b = &lines[ord[i]].box;
+            if ((float)lay_box_w(*b) < 8 * em) continue;
+            left += b->x2 <= x0 && (nc == 0 || b->x1 >= cut[nc - 1]);
+            right += b->x1 >= x;
+        }
+        if (left >= 3 && right >= 3) cut[nc++] = (x0 + x) / 2;
+    }
+out:
+    free(cover);
+    free(betw);
+    free(o);
+    return nc;
+}
+
+ocr_status lay_tables_unruled(lay_line *lines, int n_lines, const lay_page *stats, const lay_params *p,
+                              lay_blocks *out, ocr_err *e)
+{
+    if (n_lines < 6) return OCR_OK;
+    int min_rows = p && p->gutter_rows > 2 ? p->gutter_rows : 3;
+    float em = stats->x_height > 0 ? 2.0f * stats->x_height : 2.0f * stats->char_h;
+    if (em < 4) em = 4;
+    int *ord = malloc((size_t)n_lines * sizeof *ord), *sub = malloc((size_t)n_lines * sizeof *sub);
+    row_t *rows = malloc((size_t)n_lines * sizeof *rows);
+    sep_t *seps = malloc((size_t)(n_lines + 1) * sizeof *seps);
+    sep_t *tmp = malloc((size_t)(n_lines + 1) * sizeof *tmp);
+    ocr_status rc = OCR_OK;
+    if (!ord || !sub || !rows || !seps || !tmp) {
+        rc = ocr_err_set(e, OCR_E_NOMEM, "layout: out of memory (tables)");
+        goto done;
+    }
+    int m = 0;
+    for (int i = 0; i < n_lines; i++)
+        if (lines[i].n_cc > 0) ord[m++] = i;
+    /* strip by strip between the page's gutters (a line by its centre) */
+    int cut[16];
+    int nc = page_gutters(lines, ord, m, em, (int)(0.5f * em), cut, 16);
+    for (int s = 0; s <= nc && rc == OCR_OK; s++) {
+        int lo = s == 0 ? -(1 << 30) : cut[s - 1], hi = s == nc ? 1 << 30 : cut[s], k = 0;
+        for (int i = 0; i < m; i++) {
+            const pipe_box *b = &lines[ord[i]].box;
+            int cx = (b->x1 + b->x2) / 2;
+            if (lines[ord[i]].n_cc > 0 && cx >= lo && cx < hi) sub[k++] = ord[i];
+        }
+        rc = unruled_in(lines, sub, k, rows, seps, tmp, min_rows, em, stats, out, e);
+    }
 done:
     free(ord);
+    free(sub);
     free(rows);
     free(seps);
     free(tmp);

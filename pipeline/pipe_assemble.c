@@ -304,6 +304,48 @@ static ocr_status put_table(ocr_buf *b, const lay_block *bt, const char *const *
 
 /* --------------------------------------------------------------- blocks */
 
+/* Letters in s: ASCII letters; Latin, Greek and Cyrillic letters
+ * (U+00C0..U+04FF, 2-byte) count one; kana and CJK ideographs (3-byte,
+ * U+3040..U+9FFF) two, as one of them is a word. Symbols, digits and
+ * punctuation count none. */
+static int count_letters(const char *s)
+{
+    int n = 0;
+    for (const unsigned char *u = (const unsigned char *)s; *u;) {
+        if ((*u >= 'a' && *u <= 'z') || (*u >= 'A' && *u <= 'Z')) n++;
+        else if (*u >= 0xC3 && *u <= 0xD3) n++;
+        else if (*u == 0xE3 && u[1] >= 0x81) n += 2;
+        else if (*u >= 0xE4 && *u <= 0xE9) n += 2;
+        u++;
+        while ((*u & 0xC0) == 0x80) u++;
+    }
+    return n;
+}
+
+/* The type block bi is written as, once its text is known: a heading
+ * needs words (two letters at least: a lone answer label "A", a digit or
+ * a symbol read from a speck is no title) and becomes a paragraph
+ * otherwise; a table none of whose cells was read is a picture of a grid
+ * and becomes a figure (no text; the runner saves its crop). */
+static lay_type written_type(const lay_block *bl, const char *const *lines)
+{
+    if (!lines) return bl->type; /* nothing read (layout only): as found */
+    if (bl->type == LAY_TABLE) {
+        for (int i = 0; i < bl->n_lines; i++) {
+            const char *t;
+            if (lines[i] && trim(lines[i], &t) > 0) return LAY_TABLE;
+        }
+        return LAY_FIGURE;
+    }
+    if (bl->type == LAY_HEADING) {
+        int n = 0;
+        for (int i = 0; i < bl->n_lines; i++)
+            if (lines[i]) n += count_letters(lines[i]);
+        if (n < 2) return LAY_PARAGRAPH;
+    }
+    return bl->type;
+}
+
 ocr_status pipe_assemble_block(const lay_page *lp, int bi, const char *const *lines, char **out,
                                ocr_err *e)
 {
@@ -313,7 +355,8 @@ ocr_status pipe_assemble_block(const lay_page *lp, int bi, const char *const *li
     const lay_block *bl = &lp->blocks[bi];
     ocr_buf b = {0};
     ocr_status rc = OCR_OK;
-    if (bl->type == LAY_FIGURE) return sb_take(&b, out, "pipe_assemble_block", e);
+    lay_type type = written_type(bl, lines);
+    if (type == LAY_FIGURE) return sb_take(&b, out, "pipe_assemble_block", e);
     if (bl->type == LAY_TABLE && bl->n_cells > 0 && bl->n_rows > 0 && bl->n_cols > 0) {
         rc = put_table(&b, bl, lines, e);
         if (rc != OCR_OK) {
@@ -346,7 +389,7 @@ ocr_status pipe_assemble_block(const lay_page *lp, int bi, const char *const *li
     rc = pipe_assemble_join(lines ? lines : none, lines ? bl->n_lines : 0, &joined, e);
     if (rc != OCR_OK) return rc;
     if (*joined) {
-        switch (bl->type) {
+        switch (type) {
         case LAY_HEADING:
             ocr_buf_puts(&b, pipe_assemble_heading_level(lp, bl) == 1 ? "# " : "## ");
             ocr_buf_puts(&b, joined);
@@ -409,8 +452,9 @@ ocr_status pipe_assemble_page(const lay_page *lp, pipe_line_texts text, pipe_lin
             while (j < lp->n_blocks && lp->blocks[j].type == LAY_LIST_ITEM &&
                    lp->blocks[j].column == bl->column)
                 j++;
-        int level = bl->type == LAY_HEADING ? pipe_assemble_heading_level(lp, bl) : bl->level;
-        const char *lab = lay_type_doc_label(bl->type, level);
+        lay_type type = written_type(bl, text ? text[i] : NULL);
+        int level = type == LAY_HEADING ? pipe_assemble_heading_level(lp, bl) : bl->level;
+        const char *lab = lay_type_doc_label(type, level);
         ocr_buf b = {0};
         for (int k = i; rc == OCR_OK && k < j; k++) {
             char *md = NULL;

@@ -218,6 +218,57 @@ static void test_tables(void)
               "HTML table for spans");
 }
 
+/* What a block is written as depends on what was read: a heading needs
+ * two letters (a lone option label, a digit or a symbol read from a speck
+ * is no title), and a table none of whose cells holds text is a picture
+ * of a grid (an image block: no empty pipe-table rows). */
+static void test_written_types(void)
+{
+    hpage h;
+    hp_init(&h);
+    const char *g1[] = {"\xce\xa3"}; /* a lone sigma */
+    const char *g2[] = {"A"};
+    const char *g3[] = {"18"};
+    const char *g4[] = {"Results"};
+    const char *g5[] = {"\xe4\xb8\x80"}; /* one CJK ideograph: a word */
+    hp_block(&h, LAY_HEADING, 50, 36, g1, 1);
+    hp_block(&h, LAY_HEADING, 100, 36, g2, 1);
+    hp_block(&h, LAY_HEADING, 150, 36, g3, 1);
+    hp_block(&h, LAY_HEADING, 200, 36, g4, 1);
+    hp_block(&h, LAY_HEADING, 250, 36, g5, 1);
+    expect_md(&h, "\xce\xa3\n\nA\n\n18\n\n# Results\n\n# \xe4\xb8\x80\n", "headings need letters");
+    char *js = hp_render(&h, PIPE_FMT_JSON, NULL);
+    CHECK(js && strstr(js, "\"type\":\"text\"") && strstr(js, "\"type\":\"title\""),
+          "demoted headings are text blocks: %s", js ? js : "");
+    free(js);
+
+    hp_init(&h);
+    const char *p[] = {"Shade the grid."};
+    const char *e[] = {"", " ", NULL, "", "", ""};
+    hp_block(&h, LAY_PARAGRAPH, 50, 20, p, 1);
+    lay_block *b = hp_block(&h, LAY_TABLE, 100, 20, e, 6);
+    b->cells = h.c[1];
+    b->n_cells = 6, b->n_rows = 2, b->n_cols = 3;
+    for (int i = 0; i < 6; i++) {
+        h.c[1][i] = (lay_cell){{100 + 100 * (i % 3), 100 + 30 * (i / 3), 200 + 100 * (i % 3), 130 + 30 * (i / 3)},
+                               i / 3, i % 3, 1, 1};
+        h.l[1][i].cell = i;
+    }
+    char *md = hp_render(&h, PIPE_FMT_MD, NULL);
+    CHECK(md && !strstr(md, "|"), "an empty grid is no table: %s", md ? md : "(null)");
+    free(md);
+    js = hp_render(&h, PIPE_FMT_JSON, NULL);
+    CHECK(js && strstr(js, "\"type\":\"image\"") && !strstr(js, "\"type\":\"table\""),
+          "an empty grid is an image block: %s", js ? js : "");
+    free(js);
+    /* one cell read: still a table */
+    const char *one[] = {"", "", "x", "", "", ""};
+    for (int i = 0; i < 6; i++) h.t[1][i] = one[i];
+    md = hp_render(&h, PIPE_FMT_MD, NULL);
+    CHECK(md && strstr(md, "| x |"), "a grid with text stays a table: %s", md ? md : "(null)");
+    free(md);
+}
+
 static void test_formulas_figures_furniture(void)
 {
     hpage h;
@@ -695,6 +746,7 @@ int main(void)
     TST_RUN(test_headings_paragraphs);
     TST_RUN(test_lists);
     TST_RUN(test_tables);
+    TST_RUN(test_written_types);
     TST_RUN(test_formulas_figures_furniture);
     TST_RUN(test_lines);
     TST_RUN(test_nano_page);

@@ -239,6 +239,21 @@ static void formula_page(page_t *pg)
     text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P2, LAY_PARAGRAPH, -1);
 }
 
+/* Ruled grid of rows x cols cells of cw x rh px at (x, y), lines lw px. */
+static void grid(cairo_t *cr, int x, int y, int rows, int cols, int cw, int rh, int lw)
+{
+    cairo_set_line_width(cr, lw);
+    for (int r = 0; r <= rows; r++) {
+        cairo_move_to(cr, x, y + r * rh + 0.5);
+        cairo_line_to(cr, x + cols * cw, y + r * rh + 0.5);
+    }
+    for (int c = 0; c <= cols; c++) {
+        cairo_move_to(cr, x + c * cw + 0.5, y);
+        cairo_line_to(cr, x + c * cw + 0.5, y + rows * rh);
+    }
+    cairo_stroke(cr);
+}
+
 static void table_page(page_t *pg)
 {
     page_init(pg);
@@ -255,16 +270,7 @@ static void table_page(page_t *pg)
         for (int c = 0; c < 4; c++)
             text(pg, tx + c * cwid + 16, y + r * rh + 14, cwid - 30, SERIF, BODY, false, false, false, 0,
                  cells[r][c], LAY_TABLE, tb);
-    cairo_set_line_width(pg->cr, lw);
-    for (int r = 0; r <= 3; r++) {
-        cairo_move_to(pg->cr, tx, y + r * rh + 0.5);
-        cairo_line_to(pg->cr, tx + 4 * cwid, y + r * rh + 0.5);
-    }
-    for (int c = 0; c <= 4; c++) {
-        cairo_move_to(pg->cr, tx + c * cwid + 0.5, y);
-        cairo_line_to(pg->cr, tx + c * cwid + 0.5, y + 3 * rh);
-    }
-    cairo_stroke(pg->cr);
+    grid(pg->cr, tx, y, 3, 4, cwid, rh, lw);
     pg->table = (pipe_box){tx, y, tx + 4 * cwid, y + 3 * rh};
     pg->table_rows = 3;
     pg->table_cols = 4;
@@ -385,6 +391,86 @@ static void numbered_page(page_t *pg)
     y += text(pg, x, y, w, SERIF, 24, true, false, false, 0, "2. Results", LAY_HEADING, -1) + 18;
     text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P3, LAY_PARAGRAPH, -1);
     text(pg, 0, 1215, PAGE_W, SERIF, 15, false, false, true, 0, "7", LAY_PAGE_NUMBER, -1);
+}
+
+/* ------------------------------------------ column and list details */
+
+#define SANS "DejaVu Sans"
+
+/* Width in pixels of s set in one line. */
+static int text_w(page_t *pg, const char *font, double px, bool bold, const char *s)
+{
+    PangoLayout *lay = pango_cairo_create_layout(pg->cr);
+    PangoFontDescription *fd = pango_font_description_from_string(font);
+    pango_font_description_set_absolute_size(fd, px * PANGO_SCALE);
+    if (bold) pango_font_description_set_weight(fd, PANGO_WEIGHT_BOLD);
+    pango_layout_set_font_description(lay, fd);
+    pango_font_description_free(fd);
+    pango_layout_set_text(lay, s, -1);
+    int w, h;
+    pango_layout_get_pixel_size(lay, &w, &h);
+    g_object_unref(lay);
+    return w;
+}
+
+/* A slide: a bold body-size title a sixth of the way down, then items
+ * whose bullets are en dashes set a bullet's gap before the text. */
+static void slide_page(page_t *pg)
+{
+    page_init(pg);
+    static const char *items[3] = {"Competence of every member.", "Common focus on the goal.",
+                                   "Collaboration across the team."};
+    int x = 90, y = 220;
+    y += text(pg, x, y, 800, SANS, 26, true, false, false, 0, "Human Factors", LAY_HEADING, -1) + 40;
+    y += text(pg, x, y, 800, SANS, 26, false, false, false, 0,
+              "The process molds to the needs of the people and the team, not the other way around.",
+              LAY_PARAGRAPH, -1) + 24;
+    for (int i = 0; i < 3; i++) {
+        int first = pg->n_lines, blk = new_block(pg, LAY_LIST_ITEM);
+        text(pg, x + 30, y, 40, SANS, 26, false, false, false, 0, "\xe2\x80\x93", LAY_LIST_ITEM, blk);
+        pipe_box dash = pg->line[first];
+        pg->n_lines = first;
+        y += text(pg, x + 70, y, 700, SANS, 26, false, false, false, 0, items[i], LAY_LIST_ITEM, blk) + 20;
+        pg->line[first] = lay_box_union(pg->line[first], dash);
+    }
+}
+
+/* Two columns with a narrow gutter; a left paragraph ends in a short
+ * line whose end comes close to the gutter, level with a right-column
+ * line; below, short pairs of answer choices in the left column beside
+ * running text in the right. pg->table: the gutter (x1, x2). */
+static void gutter_page(page_t *pg)
+{
+    page_init(pg);
+    int x = 70, gut = 30, cw = 415, y0 = 80, xr = x + cw + gut;
+    int yl = y0 + text(pg, x, y0, cw, SERIF, BODY, false, true, false, 0, C1, LAY_PARAGRAPH, -1);
+    const char *tail = "on the same row.";
+    int tw = text_w(pg, SERIF, BODY, false, tail);
+    text(pg, x + cw - 22 - tw, yl, cw, SERIF, BODY, false, false, false, 0, tail, LAY_PARAGRAPH,
+         pg->line_blk[pg->n_lines - 1]);
+    yl += 60;
+    int yr = y0 + text(pg, xr, y0, cw, SERIF, BODY, false, true, false, 0, C3, LAY_PARAGRAPH, -1) + 18;
+    yr += text(pg, xr, yr, cw, SERIF, BODY, false, true, false, 0, C4, LAY_PARAGRAPH, -1) + 18;
+    text(pg, xr, yr, cw, SERIF, BODY, false, true, false, 0, C2, LAY_PARAGRAPH, -1);
+    static const char *ch[3][2] = {{"A 12", "C 15"}, {"B 13", "D 17"}, {"E 21", "F 23"}};
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 2; c++)
+            text(pg, x + 40 + 160 * c, yl + 40 * r, 120, SERIF, BODY, false, false, false, 0, ch[r][c],
+                 LAY_PARAGRAPH, -1);
+    pg->table = (pipe_box){x + cw, 0, xr, PAGE_H};
+}
+
+/* A ruled 5x4 grid with nothing in its cells (squares to shade) under a
+ * paragraph. pg->figure: the grid. */
+static void grid_page(page_t *pg)
+{
+    page_init(pg);
+    int x = 90, w = 820, y = 90;
+    y += text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P3, LAY_PARAGRAPH, -1) + 40;
+    new_block(pg, LAY_FIGURE);
+    int gx = 300, cs = 60;
+    grid(pg->cr, gx, y, 4, 5, cs, cs, 3);
+    pg->figure = (pipe_box){gx, y, gx + 5 * cs, y + 4 * cs};
 }
 
 /* The page as an 8 bpp PIX (the green channel). */
@@ -726,6 +812,94 @@ static void test_unruled_table(void)
     page_done(&pg);
 }
 
+/* A slide's bold title a sixth of the way down is a heading, not a
+ * running header; en-dash items are list items (the dash was dropped as
+ * a speck, the items ran into one paragraph). */
+static void test_slide(void)
+{
+    page_t pg;
+    slide_page(&pg);
+    PIX *pix = page_pix(&pg);
+    lay_clean_result cr;
+    lay_page lp;
+    if (run(pix, &cr, &lp)) {
+        dump("slide", cr.gray, &lp);
+        print_layout(&lp);
+        check_lines("slide", &pg, &lp, NULL);
+        CHECK(!has_type(&lp, LAY_HEADER), "no running header on the slide");
+        CHECK(lp.n_blocks > 0 && lp.blocks[0].type == LAY_HEADING, "the title is a heading");
+        int items = 0;
+        for (int i = 0; i < lp.n_blocks; i++) items += lp.blocks[i].type == LAY_LIST_ITEM;
+        CHECK(items == 3, "3 dash items, found %d", items);
+    }
+    lay_page_free(&lp);
+    lay_clean_result_free(&cr);
+    pixDestroy(&pix);
+    page_done(&pg);
+}
+
+/* A short line ending near a narrow gutter does not join the line level
+ * with it in the next column; answer choices in one column and the text
+ * beside them in the next are no table across the gutter. */
+static void test_gutter(void)
+{
+    page_t pg;
+    gutter_page(&pg);
+    PIX *pix = page_pix(&pg);
+    lay_clean_result cr;
+    lay_page lp;
+    if (run(pix, &cr, &lp)) {
+        dump("gutter", cr.gray, &lp);
+        print_layout(&lp);
+        check_lines("gutter", &pg, &lp, NULL);
+        int gx = (pg.table.x1 + pg.table.x2) / 2, crossing = 0, tables = 0;
+        for (int i = 0; i < lp.n_blocks; i++) {
+            const lay_block *b = &lp.blocks[i];
+            tables += b->type == LAY_TABLE && b->box.x1 < gx && b->box.x2 > gx;
+            for (int k = 0; k < b->n_lines; k++) crossing += b->lines[k].box.x1 < gx && b->lines[k].box.x2 > gx;
+        }
+        CHECK(crossing == 0, "no line crosses the gutter: %d do", crossing);
+        CHECK(tables == 0, "no table across the gutter: %d", tables);
+        CHECK(lp.n_columns == 2, "2 columns, found %d", lp.n_columns);
+        /* every left-column block is read before every right-column one */
+        int last_left = -1, first_right = lp.n_blocks;
+        for (int i = 0; i < lp.n_blocks; i++) {
+            if (lp.blocks[i].box.x2 <= gx) last_left = i;
+            if (lp.blocks[i].box.x1 >= gx && i < first_right) first_right = i;
+        }
+        CHECK(last_left < first_right, "left column read first (last left %d, first right %d)", last_left,
+              first_right);
+    }
+    lay_page_free(&lp);
+    lay_clean_result_free(&cr);
+    pixDestroy(&pix);
+    page_done(&pg);
+}
+
+/* A ruled grid with empty cells is a figure, not a table of empty rows. */
+static void test_empty_grid(void)
+{
+    page_t pg;
+    grid_page(&pg);
+    PIX *pix = page_pix(&pg);
+    lay_clean_result cr;
+    lay_page lp;
+    if (run(pix, &cr, &lp)) {
+        dump("grid", cr.gray, &lp);
+        print_layout(&lp);
+        CHECK(!has_type(&lp, LAY_TABLE), "no table");
+        const lay_block *f = NULL;
+        for (int i = 0; i < lp.n_blocks; i++)
+            if (lp.blocks[i].type == LAY_FIGURE) f = &lp.blocks[i];
+        CHECK(f != NULL, "the grid is a figure");
+        if (f) CHECK(lay_box_iou(f->box, pg.figure) >= 0.8, "figure box IoU %.2f", lay_box_iou(f->box, pg.figure));
+    }
+    lay_page_free(&lp);
+    lay_clean_result_free(&cr);
+    pixDestroy(&pix);
+    page_done(&pg);
+}
+
 static void test_hrule_tables(void)
 {
     for (int v = 0; v < 2; v++) {
@@ -1010,6 +1184,9 @@ int main(void)
     TST_RUN(test_figure);
     TST_RUN(test_unruled_table);
     TST_RUN(test_hrule_tables);
+    TST_RUN(test_slide);
+    TST_RUN(test_gutter);
+    TST_RUN(test_empty_grid);
     TST_RUN(test_numbered_headings);
     TST_RUN(test_small_print);
     TST_RUN(test_orientation);

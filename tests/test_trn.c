@@ -2,6 +2,7 @@
  * differences (float forward, loss accumulated in double), the whole tiny
  * model end to end, and resume == uninterrupted, bit for bit. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,7 +190,7 @@ static void test_attention(void)
         size_t nq = 2 * 5 * 7, nk = 2 * 5 * 6, nv = 2 * 5 * 9, no = 2 * 5 * 8;
         t.q = rnd(nq, -1, 1); t.k = rnd(nk, -1, 1); t.v = rnd(nv, -1, 1);
         t.o = zeros(no); t.P = zeros(2 * 2 * 25); t.r = rnd(no, -1, 1);
-        float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nv), *sc = zeros(25);
+        float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nv), *sc = zeros(TRN_ATTN_THREADS * 25);
         attn_loss(&t);
         trn_attn_backward(dq, dk, dv, t.r, t.P, t.q, t.k, t.v, &t.s, sc);
         /* Columns outside the heads (strided rows) must get zero gradient,
@@ -495,6 +496,95 @@ static trn_model *run_steps(const char *load_from, int steps, const char *save_t
     return m;
 }
 
+/* Threads and determinism: one step of the nano-sized model (OpenBLAS on
+ * one thread, the ops on the OpenMP threads, as the trainer runs) twice on
+ * 2 threads gives the same loss, gradients and weights bit for bit, so a
+ * run and its resume agree. On 1 thread the GEMMs' row blocks round
+ * differently (OpenBLAS sums a split product in another order): the same
+ * within float tolerance. The sizes are big enough for every split path
+ * (GEMM rows, elementwise, per row, attention pairs) to run on 2 threads. */
+static void one_step(int nt, double *loss, float **w, float **g)
+{
+    trn_config c = trn_config_nano();
+    ocr_err e = {0};
+    const int B = 4, W = 160;
+    trn_limits lim = {B, 32, W, 2 + trn_image_rows(&c, 32, W) + 24};
+    omp_set_num_threads(nt);
+    trn_model *m = NULL;
+    trn_state *st = NULL;
+    trn_batch b;
+    memset(&b, 0, sizeof b);
+    *w = *g = NULL;
+    if (trn_model_create(&m, &c, &e) != OCR_OK || trn_state_create(&st, m, &lim, &e) != OCR_OK ||
+        trn_batch_alloc(&b, &c, &lim, &e) != OCR_OK) {
+        TST_CHECK(false, "nano model/state: %s", e.msg);
+        trn_model_destroy(&m);
+        trn_state_destroy(&st);
+        return;
+    }
+    trn_model_init(m, 5);
+    trn_state_set_ctc(st, 0.5f);
+    trn_sample sm[4];
+    trn_sample *ps[4];
+    memset(sm, 0, sizeof sm);
+    for (int i = 0; i < B; i++) {
+        sm[i].h = 32;
+        sm[i].w = W - 8 * i;
+        sm[i].gray = malloc((size_t)sm[i].w * sm[i].h);
+        for (int k = 0; sm[i].gray && k < sm[i].w * sm[i].h; k++) sm[i].gray[k] = (uint8_t)((k * 37 + i * 11) % 251);
+        sm[i].text = strdup("threads must not change the result");
+        ps[i] = &sm[i];
+    }
+    int V = c.vocab;
+    trn_batch_build(&b, &c, &lim, ps, B, fake_encode, &V, 24, &e);
+    trn_opt_params op = trn_opt_default_params();
+    double load[64] = {0};
+    trn_step_stats ss;
+    TST_CHECK(trn_step(m, st, &b, &op, 10, 0.0f, load, &ss, &e) == OCR_OK, "step on %d threads: %s", nt, e.msg);
+    *loss = ss.loss;
+    *w = malloc(m->n_floats * sizeof(float));
+    *g = malloc(m->n_floats * sizeof(float));
+    if (*w) memcpy(*w, m->w, m->n_floats * sizeof(float));
+    if (*g) memcpy(*g, m->g, m->n_floats * sizeof(float));
+    for (int i = 0; i < B; i++) trn_sample_free(&sm[i]);
+    trn_batch_free(&b);
+    trn_state_destroy(&st);
+    trn_model_destroy(&m);
+}
+
+static void test_threads(void)
+{
+    int saved_blas = ocr_blas_get_threads(), saved_omp = omp_get_max_threads();
+    ocr_blas_set_threads(1);
+    trn_config c = trn_config_nano();
+    trn_model *m = NULL;
+    ocr_err e = {0};
+    size_t n = trn_model_create(&m, &c, &e) == OCR_OK ? m->n_floats : 0;
+    trn_model_destroy(&m);
+    double l1 = 0, l2 = 0, l2b = 0;
+    float *w1, *g1, *w2, *g2, *w2b, *g2b;
+    one_step(1, &l1, &w1, &g1);
+    one_step(2, &l2, &w2, &g2);
+    one_step(2, &l2b, &w2b, &g2b);
+    bool all = n && w1 && g1 && w2 && g2 && w2b && g2b;
+    TST_CHECK(all && l2 == l2b && !memcmp(g2, g2b, n * 4) && !memcmp(w2, w2b, n * 4),
+              "2 threads twice: loss %.17g vs %.17g, gradients and weights bit for bit", l2, l2b);
+    double gmax = 0, gdiff = 0, wdiff = 0;
+    for (size_t i = 0; all && i < n; i++) {
+        gmax = fmax(gmax, fabs(g1[i]));
+        gdiff = fmax(gdiff, fabs((double)g1[i] - g2[i]));
+        wdiff = fmax(wdiff, fabs((double)w1[i] - w2[i]));
+    }
+    TST_CHECK(all && fabs(l1 - l2) <= 1e-6 * fabs(l1) && gdiff <= 1e-4 * gmax && wdiff <= 1e-6,
+              "1 vs 2 threads: loss %.9g vs %.9g, max |dg| %.3g (max |g| %.3g), max |dw| %.3g", l1, l2, gdiff,
+              gmax, wdiff);
+    printf("   1 vs 2 threads: |dloss| %.2g, max |dg| %.2g of max |g| %.2g, max |dw| %.2g\n", fabs(l1 - l2),
+           gdiff, gmax, wdiff);
+    free(w1); free(g1); free(w2); free(g2); free(w2b); free(g2b);
+    omp_set_num_threads(saved_omp);
+    ocr_blas_set_threads(saved_blas);
+}
+
 static void test_resume(void)
 {
     char path[512];
@@ -754,6 +844,7 @@ int main(void)
     TST_RUN(test_xent);
     TST_RUN(test_ctc);
     TST_RUN(test_model_gradients);
+    TST_RUN(test_threads);
     TST_RUN(test_resume);
     TST_RUN(test_export_roundtrip);
     TST_RUN(test_lm_engine_agrees);

@@ -73,7 +73,7 @@ syn_bank_params syn_bank_default_params(void)
     p.threads = 2;
     p.seed = 1;
     p.p_generated = 0.15;
-    p.timeout_s = 180;
+    p.timeout_s = 60; /* a batch of 250 takes ~3 s; more is a TeX loop */
     return p;
 }
 
@@ -527,6 +527,12 @@ static ocr_status build_batch(build_job *J, int b, ocr_err *e)
         int errors = parse_log_errors(log, line_of, n, keep, pass > 0);
         pages = log_pages(log);
         if (errors == 0 && rc == 0) break;
+        /* Killed at the time limit (a formula that sends TeX into a loop)
+         * or not started: the same input would do the same again. */
+        if (rc < 0) {
+            pages = -1;
+            break;
+        }
         if (pass == 3) pages = -1; /* still failing: give up on this batch */
     }
     size_t kept = 0;
@@ -744,7 +750,8 @@ ocr_status syn_bank_build(const char *dir, const syn_bank_params *p, const syn_c
                                "remove the folder or choose another one", dir);
         J.n_setups = n;
     } else {
-        J.n_setups = probe_setups(dir, p->setups, J.setups, p->timeout_s);
+        /* the first run of a setup may build its fonts: a longer limit */
+        J.n_setups = probe_setups(dir, p->setups, J.setups, p->timeout_s > 180 ? p->timeout_s : 180);
         if (J.n_setups == 0)
             return ocr_err_set(e, OCR_E_UNSUPPORTED,
                                "syn_bank_build: no math font setup compiles (is texlive "

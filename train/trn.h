@@ -90,7 +90,8 @@ typedef struct {
 } trn_attn_shape;
 void trn_attn_forward(float *out, float *P, const float *q, const float *k,
                       const float *v, const trn_attn_shape *s);
-/* dq, dk, dv += ...; scratch holds T·T floats. */
+/* dq, dk, dv += ...; scratch holds TRN_ATTN_THREADS·T·T floats (one T×T
+ * block per thread). */
 void trn_attn_backward(float *dq, float *dk, float *dv, const float *dout,
                        const float *P, const float *q, const float *k,
                        const float *v, const trn_attn_shape *s, float *scratch);
@@ -155,6 +156,13 @@ ocr_status trn_config_read_json(trn_config *c, const char *path, ocr_err *e);
 /* =================================================================== model */
 
 #define TRN_MAX_PARAMS 1024
+/* Threads for the ops (train/trn_ops.c): loops shorter than TRN_PAR_MIN
+ * elements stay on one thread (a parallel region costs microseconds);
+ * attention runs on at most TRN_ATTN_THREADS threads, each with its own
+ * T×T gradient scratch (the caller's dP holds that many). */
+#define TRN_PAR_MIN 16384
+#define TRN_ATTN_THREADS 8
+
 /* The CTC head reads each compressed column token as TRN_CTC_SPLIT frames
  * (left to right), so a W-pixel line gives W/8·TRN_CTC_SPLIT frames: 4 px
  * per frame, enough for dense text where W/8 alone is shorter than the

@@ -201,7 +201,7 @@ ocr_status trn_state_create(trn_state **out, const trn_model *m, const trn_limit
     s->d_att = A(s, big, &ok);
     s->d_col = A(s, maxcol, &ok);
     s->d_img = A(s, zmax(Nc * d, Nc * (size_t)c->merge * vd), &ok);
-    s->sc_tt = A(s, zmax(T * T, Tenc * Tenc), &ok);
+    s->sc_tt = A(s, TRN_ATTN_THREADS * zmax(T * T, Tenc * Tenc), &ok); /* per attention thread */
     s->ctc_logits = A(s, Nc * TRN_CTC_SPLIT * (size_t)c->vocab, &ok);
     s->ctc_dlogits = A(s, Nc * TRN_CTC_SPLIT * (size_t)c->vocab, &ok);
     s->ctc_lab = (int32_t *)A(s, T, &ok);

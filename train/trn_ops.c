@@ -4,8 +4,18 @@
  * a tensor used twice (a residual, k_pe shared by all heads) gets the sum
  * for free. GEMMs go through OpenBLAS (ocr_sgemm); the rest are plain loops
  * over rows, with statistics accumulated in double where rounding matters.
+ *
+ * Threads: GEMMs split by rows (gemm below), elementwise ops, per-row ops
+ * and the attention of each (sample, head) run on the OpenMP threads; the
+ * trainer keeps OpenBLAS on one thread. Only loops whose iterations write
+ * disjoint outputs are split, and sums across rows (norm weight gradients,
+ * the loss) stay serial, so a given thread count gives the same bits every
+ * time (a run and its resume agree). Across thread counts only the split
+ * GEMMs round differently (OpenBLAS blocks a smaller product otherwise):
+ * float-level differences, tested in tests/test_trn.c.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,23 +23,53 @@
 
 /* ------------------------------------------------------------------ linear */
 
+/* C = alpha·op(A)·op(B) + beta·C with the rows of C split across the OpenMP
+ * threads, each a single-threaded OpenBLAS call on its block. The trainer
+ * runs OpenBLAS on one thread and every op on the OpenMP threads: OpenBLAS's
+ * own workers spin between calls and would keep a core from the ops that
+ * run between GEMMs. When OpenBLAS itself is threaded, or the product is
+ * small, the call goes through whole. */
+static void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc)
+{
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (nt > m / 16) nt = m / 16;
+    if (nt <= 1 || ocr_blas_get_threads() > 1 || (double)m * n * k < 262144.0) {
+        ocr_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int t = 0; t < nt; t++) {
+        /* blocks of whole 16-row groups, the last one takes the rest */
+        int per = (m / 16 + nt - 1) / nt * 16;
+        int m0 = t * per, m1 = t == nt - 1 ? m : (t + 1) * per;
+        if (m1 > m) m1 = m;
+        if (m0 >= m1) continue;
+        /* op(A) rows m0..: A's rows, or A's columns when transposed */
+        const float *at = ta ? a + m0 : a + (size_t)m0 * lda;
+        ocr_sgemm(ta, tb, m1 - m0, n, k, alpha, at, lda, b, ldb, beta, c + (size_t)m0 * ldc, ldc);
+    }
+}
+
 void trn_linear_forward(float *y, const float *x, const float *w, const float *b,
                         int n, int in, int out)
 {
     /* y = x·Wᵀ */
-    ocr_sgemm(false, true, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
-    if (b)
+    gemm(false, true, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+    if (b) {
+#pragma omp parallel for schedule(static) if ((size_t)n * out >= TRN_PAR_MIN)
         for (int i = 0; i < n; i++)
             for (int o = 0; o < out; o++) y[(size_t)i * out + o] += b[o];
+    }
 }
 
 void trn_linear_backward(float *dx, float *dw, float *db, const float *dy,
                          const float *x, const float *w, int n, int in, int out)
 {
     if (n <= 0) return;
-    if (dx) ocr_sgemm(false, false, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
+    if (dx) gemm(false, false, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
     /* dW[out,in] += dyᵀ[out,n]·x[n,in] */
-    ocr_sgemm(true, false, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
+    gemm(true, false, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
     if (db)
         for (int i = 0; i < n; i++)
             for (int o = 0; o < out; o++) db[o] += dy[(size_t)i * out + o];
@@ -40,6 +80,7 @@ void trn_linear_backward(float *dx, float *dw, float *db, const float *dy,
 void trn_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
                            const float *w, const float *b, int n, int d, float eps)
 {
+#pragma omp parallel for schedule(static) if ((size_t)n * d >= TRN_PAR_MIN)
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * d;
         double s = 0, ss = 0;
@@ -58,6 +99,9 @@ void trn_layernorm_backward(float *dx, float *dw, float *db, const float *dy,
                             const float *x, const float *mean, const float *rstd,
                             const float *w, int n, int d)
 {
+    /* dx row by row (independent rows: threads), then the weight gradients
+     * summed over rows in row order (serial: the same bits every time). */
+#pragma omp parallel for schedule(static) if ((size_t)n * d >= TRN_PAR_MIN)
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * d, *dyi = dy + (size_t)i * d;
         float mu = mean[i], r = rstd[i];
@@ -67,8 +111,6 @@ void trn_layernorm_backward(float *dx, float *dw, float *db, const float *dy,
             float dn = dyi[j] * w[j];
             sdn += dn;
             sdnx += (double)dn * xh;
-            dw[j] += dyi[j] * xh;
-            db[j] += dyi[j];
         }
         float m1 = (float)(sdn / d), m2 = (float)(sdnx / d);
         float *dxi = dx + (size_t)i * d;
@@ -77,11 +119,21 @@ void trn_layernorm_backward(float *dx, float *dw, float *db, const float *dy,
             dxi[j] += r * (dyi[j] * w[j] - m1 - xh * m2);
         }
     }
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * d, *dyi = dy + (size_t)i * d;
+        float mu = mean[i], r = rstd[i];
+        for (int j = 0; j < d; j++) {
+            float xh = (xi[j] - mu) * r;
+            dw[j] += dyi[j] * xh;
+            db[j] += dyi[j];
+        }
+    }
 }
 
 void trn_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w,
                          int n, int d, float eps)
 {
+#pragma omp parallel for schedule(static) if ((size_t)n * d >= TRN_PAR_MIN)
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * d;
         double ss = 0;
@@ -96,18 +148,22 @@ void trn_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w,
 void trn_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
                           const float *rstd, const float *w, int n, int d)
 {
+    /* dx on the threads, dw serial in row order (see layernorm). */
+#pragma omp parallel for schedule(static) if ((size_t)n * d >= TRN_PAR_MIN)
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * d, *dyi = dy + (size_t)i * d;
         float r = rstd[i];
         double s = 0;
-        for (int j = 0; j < d; j++) {
-            s += (double)dyi[j] * w[j] * xi[j];
-            dw[j] += dyi[j] * xi[j] * r;
-        }
+        for (int j = 0; j < d; j++) s += (double)dyi[j] * w[j] * xi[j];
         /* d/dx of x·r: r·(g − x·r²·mean(g·x)) with g = dy·w */
         float c = (float)(s / d) * r * r * r;
         float *dxi = dx + (size_t)i * d;
         for (int j = 0; j < d; j++) dxi[j] += dyi[j] * w[j] * r - xi[j] * c;
+    }
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * d, *dyi = dy + (size_t)i * d;
+        float r = rstd[i];
+        for (int j = 0; j < d; j++) dw[j] += dyi[j] * xi[j] * r;
     }
 }
 
@@ -115,12 +171,14 @@ void trn_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
 
 void trn_gelu_forward(float *y, const float *x, size_t n)
 {
+#pragma omp parallel for schedule(static) if (n >= TRN_PAR_MIN)
     for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
 }
 
 void trn_gelu_backward(float *dx, const float *dy, const float *x, size_t n)
 {
     const float k = 0.3989422804014327f; /* 1/sqrt(2π) */
+#pragma omp parallel for schedule(static) if (n >= TRN_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float cdf = 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
         float pdf = k * expf(-0.5f * x[i] * x[i]);
@@ -130,12 +188,14 @@ void trn_gelu_backward(float *dx, const float *dy, const float *x, size_t n)
 
 void trn_swiglu_forward(float *a, const float *g, const float *u, size_t n)
 {
+#pragma omp parallel for schedule(static) if (n >= TRN_PAR_MIN)
     for (size_t i = 0; i < n; i++) a[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
 void trn_swiglu_backward(float *dg, float *du, const float *da, const float *g,
                          const float *u, size_t n)
 {
+#pragma omp parallel for schedule(static) if (n >= TRN_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float s = 1.0f / (1.0f + expf(-g[i]));
         float silu = g[i] * s;
@@ -208,68 +268,93 @@ void trn_conv_backward(float *dx, float *dw, float *db, float *dcol,
 
 /* --------------------------------------------------------------- attention */
 
+/* The (sample, head) pairs on the threads, each with single-threaded
+ * GEMMs (small T×T products parallelise better across pairs than inside
+ * one); the BLAS thread count is restored after. */
+static int attn_threads_begin(int pairs)
+{
+    int nt = omp_get_max_threads();
+    if (nt > TRN_ATTN_THREADS) nt = TRN_ATTN_THREADS;
+    if (nt > pairs) nt = pairs;
+    if (nt < 1) nt = 1;
+    return nt;
+}
+
+/* Offsets of pair bh = (sample, head) in q/k, v and out. */
+typedef struct {
+    size_t q, k, v, o;
+} attn_at;
+static attn_at attn_pair(const trn_attn_shape *s, int bh)
+{
+    const size_t b = (size_t)(bh / s->H), h = (size_t)(bh % s->H), T = (size_t)s->T;
+    return (attn_at){b * T * s->ldq + h * s->dq, b * T * s->ldk + h * s->dq, b * T * s->ldv + h * s->dv,
+                     b * T * s->ldo + h * s->dv};
+}
+
 void trn_attn_forward(float *out, float *P, const float *q, const float *k,
                       const float *v, const trn_attn_shape *s)
 {
-    const int T = s->T;
-    for (int b = 0; b < s->B; b++)
-        for (int h = 0; h < s->H; h++) {
-            float *p = P + ((size_t)b * s->H + h) * T * T;
-            const float *qb = q + (size_t)b * T * s->ldq + h * s->dq;
-            const float *kb = k + (size_t)b * T * s->ldk + h * s->dq;
-            const float *vb = v + (size_t)b * T * s->ldv + h * s->dv;
-            float *ob = out + (size_t)b * T * s->ldo + h * s->dv;
-            ocr_sgemm(false, true, T, T, s->dq, s->scale, qb, s->ldq, kb, s->ldk, 0.0f, p, T);
-            for (int i = 0; i < T; i++) {
-                float *r = p + (size_t)i * T;
-                int nj = s->causal ? i + 1 : T;
-                float mx = r[0];
-                for (int j = 1; j < nj; j++) mx = r[j] > mx ? r[j] : mx;
-                double sum = 0;
-                for (int j = 0; j < nj; j++) {
-                    r[j] = expf(r[j] - mx);
-                    sum += r[j];
-                }
-                float inv = (float)(1.0 / sum);
-                for (int j = 0; j < nj; j++) r[j] *= inv;
-                for (int j = nj; j < T; j++) r[j] = 0.0f;
+    const int T = s->T, pairs = s->B * s->H;
+    const int nt = attn_threads_begin(pairs), saved = ocr_blas_get_threads();
+    if (nt > 1) ocr_blas_set_threads(1);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int bh = 0; bh < pairs; bh++) {
+        const attn_at at = attn_pair(s, bh);
+        float *p = P + (size_t)bh * T * T;
+        const float *qb = q + at.q, *kb = k + at.k, *vb = v + at.v;
+        float *ob = out + at.o;
+        ocr_sgemm(false, true, T, T, s->dq, s->scale, qb, s->ldq, kb, s->ldk, 0.0f, p, T);
+        for (int i = 0; i < T; i++) {
+            float *r = p + (size_t)i * T;
+            int nj = s->causal ? i + 1 : T;
+            float mx = r[0];
+            for (int j = 1; j < nj; j++) mx = r[j] > mx ? r[j] : mx;
+            double sum = 0;
+            for (int j = 0; j < nj; j++) {
+                r[j] = expf(r[j] - mx);
+                sum += r[j];
             }
-            ocr_sgemm(false, false, T, s->dv, T, 1.0f, p, T, vb, s->ldv, 0.0f, ob, s->ldo);
+            float inv = (float)(1.0 / sum);
+            for (int j = 0; j < nj; j++) r[j] *= inv;
+            for (int j = nj; j < T; j++) r[j] = 0.0f;
         }
+        ocr_sgemm(false, false, T, s->dv, T, 1.0f, p, T, vb, s->ldv, 0.0f, ob, s->ldo);
+    }
+    if (nt > 1) ocr_blas_set_threads(saved);
 }
 
 void trn_attn_backward(float *dq, float *dk, float *dv, const float *dout,
                        const float *P, const float *q, const float *k,
                        const float *v, const trn_attn_shape *s, float *dP)
 {
-    const int T = s->T;
-    for (int b = 0; b < s->B; b++)
-        for (int h = 0; h < s->H; h++) {
-            const float *p = P + ((size_t)b * s->H + h) * T * T;
-            const float *qb = q + (size_t)b * T * s->ldq + h * s->dq;
-            const float *kb = k + (size_t)b * T * s->ldk + h * s->dq;
-            const float *vb = v + (size_t)b * T * s->ldv + h * s->dv;
-            const float *dob = dout + (size_t)b * T * s->ldo + h * s->dv;
-            float *dqb = dq + (size_t)b * T * s->ldq + h * s->dq;
-            float *dkb = dk + (size_t)b * T * s->ldk + h * s->dq;
-            float *dvb = dv + (size_t)b * T * s->ldv + h * s->dv;
-            /* dV += Pᵀ·dO ; dP = dO·Vᵀ */
-            ocr_sgemm(true, false, T, s->dv, T, 1.0f, p, T, dob, s->ldo, 1.0f, dvb, s->ldv);
-            ocr_sgemm(false, true, T, T, s->dv, 1.0f, dob, s->ldo, vb, s->ldv, 0.0f, dP, T);
-            /* dS = P ⊙ (dP − rowsum(dP ⊙ P)), times the scale */
-            for (int i = 0; i < T; i++) {
-                const float *pr = p + (size_t)i * T;
-                float *dr = dP + (size_t)i * T;
-                int nj = s->causal ? i + 1 : T;
-                double dot = 0;
-                for (int j = 0; j < nj; j++) dot += (double)pr[j] * dr[j];
-                for (int j = 0; j < nj; j++) dr[j] = pr[j] * (dr[j] - (float)dot) * s->scale;
-                for (int j = nj; j < T; j++) dr[j] = 0.0f;
-            }
-            /* dQ += dS·K ; dK += dSᵀ·Q */
-            ocr_sgemm(false, false, T, s->dq, T, 1.0f, dP, T, kb, s->ldk, 1.0f, dqb, s->ldq);
-            ocr_sgemm(true, false, T, s->dq, T, 1.0f, dP, T, qb, s->ldq, 1.0f, dkb, s->ldk);
+    const int T = s->T, pairs = s->B * s->H;
+    const int nt = attn_threads_begin(pairs), saved = ocr_blas_get_threads();
+    if (nt > 1) ocr_blas_set_threads(1);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int bh = 0; bh < pairs; bh++) {
+        const attn_at at = attn_pair(s, bh);
+        float *dPt = dP + (size_t)(nt > 1 ? omp_get_thread_num() : 0) * T * T;
+        const float *p = P + (size_t)bh * T * T;
+        const float *qb = q + at.q, *kb = k + at.k, *vb = v + at.v, *dob = dout + at.o;
+        float *dqb = dq + at.q, *dkb = dk + at.k, *dvb = dv + at.v;
+        /* dV += Pᵀ·dO ; dP = dO·Vᵀ */
+        ocr_sgemm(true, false, T, s->dv, T, 1.0f, p, T, dob, s->ldo, 1.0f, dvb, s->ldv);
+        ocr_sgemm(false, true, T, T, s->dv, 1.0f, dob, s->ldo, vb, s->ldv, 0.0f, dPt, T);
+        /* dS = P ⊙ (dP − rowsum(dP ⊙ P)), times the scale */
+        for (int i = 0; i < T; i++) {
+            const float *pr = p + (size_t)i * T;
+            float *dr = dPt + (size_t)i * T;
+            int nj = s->causal ? i + 1 : T;
+            double dot = 0;
+            for (int j = 0; j < nj; j++) dot += (double)pr[j] * dr[j];
+            for (int j = 0; j < nj; j++) dr[j] = pr[j] * (dr[j] - (float)dot) * s->scale;
+            for (int j = nj; j < T; j++) dr[j] = 0.0f;
         }
+        /* dQ += dS·K ; dK += dSᵀ·Q */
+        ocr_sgemm(false, false, T, s->dq, T, 1.0f, dPt, T, kb, s->ldk, 1.0f, dqb, s->ldq);
+        ocr_sgemm(true, false, T, s->dq, T, 1.0f, dPt, T, qb, s->ldq, 1.0f, dkb, s->ldk);
+    }
+    if (nt > 1) ocr_blas_set_threads(saved);
 }
 
 /* -------------------------------------------------------------------- rope */
@@ -313,11 +398,15 @@ double trn_xent_forward_backward(float *dlogits, const float *logits,
                                  const int32_t *targets, int n, int V, float ls,
                                  float scale)
 {
-    double total = 0;
+    /* Rows on the threads; their losses summed in row order after. */
+    double *row = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    if (!row) return NAN;
+#pragma omp parallel for schedule(static) if ((size_t)n * V >= TRN_PAR_MIN)
     for (int i = 0; i < n; i++) {
         const float *l = logits + (size_t)i * V;
         float *d = dlogits + (size_t)i * V;
         int t = targets[i];
+        row[i] = 0.0;
         if (t < 0 || t >= V) {
             memset(d, 0, sizeof(float) * V);
             continue;
@@ -331,13 +420,16 @@ double trn_xent_forward_backward(float *dlogits, const float *logits,
         }
         double lse = log(sum);
         /* (1−ls)·(−log p_t) + ls·mean_j(−log p_j) */
-        total += (1.0 - ls) * (lse - (l[t] - mx)) + ls * (lse - sl / V);
+        row[i] = (1.0 - ls) * (lse - (l[t] - mx)) + ls * (lse - sl / V);
         for (int j = 0; j < V; j++) {
             double p = exp((double)l[j] - mx - lse);
             double y = ls / V + (j == t ? 1.0 - ls : 0.0);
             d[j] = (float)((p - y) * scale);
         }
     }
+    double total = 0;
+    for (int i = 0; i < n; i++) total += row[i];
+    free(row);
     return total;
 }
 

@@ -58,6 +58,8 @@ void trn_adamw_step(trn_model *m, const trn_opt_params *p, float lr, int64_t t)
         const trn_param *pr = &m->params[k];
         float *w = m->w + pr->off, *g = m->g + pr->off, *mm = m->m + pr->off, *vv = m->v + pr->off;
         float wd = pr->decay ? p->wd : 0.0f;
+        /* Elementwise: split across the threads with the same bits. */
+#pragma omp parallel for schedule(static) if (pr->numel >= TRN_PAR_MIN)
         for (size_t i = 0; i < pr->numel; i++) {
             mm[i] = b1 * mm[i] + (1.0f - b1) * g[i];
             vv[i] = b2 * vv[i] + (1.0f - b2) * g[i] * g[i];

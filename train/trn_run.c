@@ -9,6 +9,7 @@
  */
 #include <jansson.h>
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,7 +323,10 @@ ocr_status trn_run(const trn_run_params *rp, ocr_err *e)
     snprintf(path, sizeof path, "%s/train.log", rp->run_dir);
     logger L = {fopen(path, "a"), rp->log, rp->log_ud};
     if (!L.f) return ocr_err_set(e, OCR_E_IO, "%s: cannot open for appending", path);
-    ocr_blas_set_threads(r.threads > 0 ? r.threads : 1);
+    /* Every op, GEMMs included, on the OpenMP threads; OpenBLAS on one
+     * (see trn_ops.c: its spinning workers would starve the other ops). */
+    ocr_blas_set_threads(1);
+    omp_set_num_threads(r.threads > 0 ? r.threads : 1);
 
     tok_tokenizer *tok = NULL;
     trn_model *m = NULL;
