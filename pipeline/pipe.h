@@ -953,7 +953,8 @@ int pipe_assemble_heading_level(const lay_page *lp, const lay_block *b);
  * figures' lines never are) becomes a pipe_line of its block: its ink box
  * (lay_line.box, mapped like the block's; inside the block's box), its
  * text as read, its confidence from conf (-1 when conf is NULL). Table
- * lines come cell by cell. Block confidence -1. */
+ * lines come cell by cell. A block's confidence is its lines' (known ones),
+ * weighted by text length; -1 when none is known. */
 ocr_status pipe_assemble_page(const lay_page *lp, pipe_line_texts text, pipe_line_confs conf,
                               const lay_clean_result *clean, pipe_page *pg, ocr_err *e);
 /* Paragraph joining: lines[0..n) trimmed and joined with spaces; a line

@@ -477,6 +477,17 @@ ocr_status pipe_assemble_page(const lay_page *lp, pipe_line_texts text, pipe_lin
         }
         for (int k = i; rc == OCR_OK && k < j; k++)
             rc = add_lines(&lp->blocks[k], text ? text[k] : NULL, conf ? conf[k] : NULL, clean, pb, e);
+        /* The block's confidence: its lines' (those known), weighted by
+         * their length, as a mean over the tokens would be. */
+        if (rc == OCR_OK) {
+            double sum = 0, wt = 0;
+            for (int l = 0; l < pb->n_lines; l++) {
+                const pipe_line *ln = &pb->lines[l];
+                double w = ln->text ? (double)strlen(ln->text) + 1 : 1;
+                if (ln->confidence >= 0.0f) sum += w * ln->confidence, wt += w;
+            }
+            pb->confidence = wt > 0 ? (float)(sum / wt) : -1.0f;
+        }
         i = j;
     }
     return rc;

@@ -520,6 +520,10 @@ static void test_lines(void)
               "paragraph: one line per line read, ink boxes, confidences");
         CHECK(b1->n_lines == 1 && !strcmp(b1->lines[0].text, "a = b") && b1->lines[0].confidence == -1.0f,
               "formula: the unread line is left out; confidence unknown");
+        /* A block's confidence: its known lines', weighted by length + 1
+         * ("First line of" 14, "the paragraph." 15). */
+        CHECK(fabsf(b0->confidence - (14 * 0.5f + 15 * 0.25f) / 29) < 1e-6f && b1->confidence == -1.0f,
+              "block confidence %g (paragraph), %g (formula, none known)", b0->confidence, b1->confidence);
         CHECK(b2->n_lines == 0, "figure: no lines");
         CHECK(b3->n_lines == 4 && !strcmp(b3->lines[2].text, "Paper") && b3->lines[3].box.x1 == 510,
               "table: its cells' lines are the table's lines");
