@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "train/trn.h"
+#include "vision/vis.h"
 
 enum { PROG_N = 8 };
 
@@ -324,28 +325,27 @@ static float getf(const json_t *o, const char *k, float def)
 
 ocr_status trn_config_read_json(trn_config *c, const char *path, ocr_err *e)
 {
+    /* The encoder's sizes as the inference side reads them (one reader). */
+    vis_nano_config v;
+    ocr_status rc = vis_nano_config_read(&v, path, e);
+    if (rc != OCR_OK) return rc;
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je);
     if (!j) return ocr_err_set(e, OCR_E_FORMAT, "%s:%d: %s", path, je.line, je.text);
-    const json_t *n = json_object_get(j, "vlocr_nano");
-    if (!json_is_object(n)) {
-        json_decref(j);
-        return ocr_err_set(e, OCR_E_FORMAT, "%s: no \"vlocr_nano\" section", path);
-    }
     trn_config d = trn_config_nano();
-    c->c1 = geti(n, "conv_channels_1", d.c1);
-    c->c2 = geti(n, "conv_channels_2", d.c2);
-    c->c3 = geti(n, "conv_channels_3", d.c3);
-    c->vd = geti(n, "vit_width", d.vd);
-    c->v_layers = geti(n, "vit_layers", d.v_layers);
-    c->v_heads = geti(n, "vit_heads", d.v_heads);
-    c->v_mlp = geti(n, "vit_mlp", d.v_mlp);
-    c->max_rows = geti(n, "max_rows", d.max_rows);
-    c->max_cols = geti(n, "max_cols", d.max_cols);
-    c->merge = geti(n, "merge_rows", d.merge);
-    c->ln_eps = getf(n, "layer_norm_eps", d.ln_eps);
-    c->tok_text = geti(n, "text_token_id", d.tok_text);
-    c->tok_formula = geti(n, "formula_token_id", d.tok_formula);
+    c->c1 = v.c1;
+    c->c2 = v.c2;
+    c->c3 = v.c3;
+    c->vd = v.vd;
+    c->v_layers = v.v_layers;
+    c->v_heads = v.v_heads;
+    c->v_mlp = v.v_mlp;
+    c->max_rows = v.max_rows;
+    c->max_cols = v.max_cols;
+    c->merge = v.merge;
+    c->ln_eps = v.ln_eps;
+    c->tok_text = v.tok_text;
+    c->tok_formula = v.tok_formula;
     c->vocab = geti(j, "vocab_size", d.vocab);
     c->d = geti(j, "hidden_size", d.d);
     c->inter = geti(j, "intermediate_size", d.inter);

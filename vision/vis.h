@@ -403,6 +403,9 @@ typedef struct vis_nano vis_nano;
 
 /* DIR/config.json: the "vlocr_nano" section + hidden_size and token ids. */
 ocr_status vis_nano_config_load(vis_nano_config *c, const char *dir, ocr_err *e);
+/* The same from the config.json at `path` (the trainer reads its encoder
+ * sizes through this too). */
+ocr_status vis_nano_config_read(vis_nano_config *c, const char *path, ocr_err *e);
 /* Weights from an open checkpoint (any float dtype, widened to F32 once);
  * st may be closed afterwards. */
 ocr_status vis_nano_create(vis_nano **out, const vis_nano_config *c, const ocr_st *st,

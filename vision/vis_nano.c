@@ -39,6 +39,11 @@ ocr_status vis_nano_config_load(vis_nano_config *c, const char *dir, ocr_err *e)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
+    return vis_nano_config_read(c, path, e);
+}
+
+ocr_status vis_nano_config_read(vis_nano_config *c, const char *path, ocr_err *e)
+{
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je);
     if (!j) return ocr_err_set(e, OCR_E_FORMAT, "%s:%d: %s", path, je.line, je.text);
