@@ -399,6 +399,7 @@ typedef struct {
     int n_phases;
     int64_t phase_until[8];   /* step where a phase ends (last: −1) */
     int phase_width[8];       /* max crop width in the phase */
+    double phase_mix[8][4];   /* the phase's kind mix (default: mix) */
     int log_every, val_every, val_n;
     double ckpt_every_s;
     uint64_t val_seed;

@@ -86,12 +86,18 @@ ocr_status trn_recipe_load(trn_recipe *r, const char *path, ocr_err *e)
             const json_t *p = json_array_get(ph, i);
             r->phase_until[r->n_phases] = (int64_t)jnum(p, "until_step", -1);
             r->phase_width[r->n_phases] = (int)jnum(p, "max_width", r->max_W);
+            /* A phase may change the mix (e.g. formulas from some step on);
+             * kinds it does not name keep the run's share. */
+            const json_t *pm = json_object_get(p, "mix");
+            static const char *const kinds[4] = {"line", "cell", "inline", "formula"};
+            for (int k = 0; k < 4; k++) r->phase_mix[r->n_phases][k] = jnum(pm, kinds[k], r->mix[k]);
             r->n_phases++;
         }
     if (r->n_phases == 0) {
         r->n_phases = 1;
         r->phase_until[0] = -1;
         r->phase_width[0] = r->max_W;
+        for (int k = 0; k < 4; k++) r->phase_mix[0][k] = r->mix[k];
     }
     r->log_every = (int)jnum(j, "log_every", 10);
     r->val_every = (int)jnum(j, "val_every", 500);
@@ -123,7 +129,7 @@ static ocr_status syn_get(void *ud, uint64_t index, int phase, trn_sample *out, 
     if (!s->gen[phase]) {
         syn_params p = syn_default_params();
         p.kind = SYN_KIND_MIX;
-        for (int k = 0; k < SYN_N_KINDS; k++) p.mix[k] = s->r->mix[k];
+        for (int k = 0; k < SYN_N_KINDS; k++) p.mix[k] = s->r->phase_mix[phase][k];
         p.split = s->split;
         p.height_text = 32;
         p.height_inline = 64;
