@@ -40,6 +40,7 @@ static void usage(FILE *f)
             "                       which files of a directory, which pages of a PDF/TIFF\n"
             "  --overlay            draw each page's blocks, reading order and recognised text as a PNG\n"
             "  --region K           read each input as one crop: line, cell or formula (vlocr-nano)\n"
+            "  --inverted-text      also read light text on dark grounds (vlocr-nano pages; off)\n"
             "  --max-new-tokens N   generation limit per page (8192)\n"
             "  -v, -vv              per-page timings and token counts on stderr\n"
             "  --max-pixels N       refuse images over N pixels before decoding (default 200000000)\n"

@@ -60,6 +60,8 @@ static void usage(FILE *f)
             "  --exclude GLOB       skip matching files and directories (repeatable)\n"
             "  --pages LIST         pages of multi-page inputs, e.g. 1-5,9 or 3- (1-based)\n"
             "  --force              redo documents whose outputs already exist\n"
+            "  --inverted-text      vlocr-nano: also read light text on dark grounds (banners,\n"
+            "                       dark heading bars), off by default (pipeline/README.md)\n"
             "  -q, --quiet          no progress display and no summary\n"
             "  --max-new-tokens N   generation limit per page (default 8192)\n"
             "  --ngram N            no-repeat n-gram size, 0 = off (default 20, as HF infer())\n"
@@ -98,6 +100,7 @@ enum {
     OPT_EXCLUDE,
     OPT_PAGES,
     OPT_FORCE,
+    OPT_INVERT,
 };
 
 #define MAX_GLOBS 64
@@ -116,6 +119,7 @@ typedef struct {
     /* batch */
     int jobs;
     bool force, quiet;
+    bool invert;     /* --inverted-text: read light text on dark grounds */
     const char *include[MAX_GLOBS], *exclude[MAX_GLOBS];
     int n_include, n_exclude;
     pipe_pages pages;
@@ -371,6 +375,7 @@ static ocr_status nano_state_create(void *ctx, int worker, void **state, ocr_err
     cli_batch *c = ctx;
     pipe_nano_params p = pipe_nano_default_params();
     p.threads = c->o->jobs > 1 ? 1 : 0;
+    p.lay.invert = c->o->invert;
     pipe_nano *n = NULL;
     ocr_status rc = pipe_nano_create(&n, c->o->model, &p, e);
     *state = n;
@@ -603,6 +608,7 @@ int cli_read_main(int argc, char **argv)
         {"exclude", required_argument, NULL, OPT_EXCLUDE},
         {"pages", required_argument, NULL, OPT_PAGES},
         {"force", no_argument, NULL, OPT_FORCE},
+        {"inverted-text", no_argument, NULL, OPT_INVERT},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -703,6 +709,7 @@ int cli_read_main(int argc, char **argv)
             break;
         }
         case OPT_FORCE: o.force = true; break;
+        case OPT_INVERT: o.invert = true; break;
         case 'q': o.quiet = true; break;
         case 'v': o.verbose++; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;

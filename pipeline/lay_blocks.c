@@ -389,6 +389,11 @@ static void mark_margins(const ctx_t *c, lay_blocks *out, int b0)
         lay_block *b = &out->v[i];
         if (b->type != LAY_PARAGRAPH && b->type != LAY_HEADING) continue;
         if (b->n_lines > 2) continue;
+        /* display type set light on a dark band (a chapter banner's
+         * subtitle) is no running head */
+        bool inv = false;
+        for (int k = 0; k < b->n_lines; k++) inv = inv || b->lines[k].inverted;
+        if (inv) continue;
         bool top = (float)b->box.y2 <= (float)content.y1 + zone;
         bool bot = (float)b->box.y1 >= (float)content.y2 - zone;
         /* running heads sit in the page's own margins: a slide's title a

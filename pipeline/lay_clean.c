@@ -31,6 +31,11 @@ lay_params lay_default_params(void)
     p.min_char_h = 8.0f;
     p.upscale_char_h = 16.0f;
     p.bin_thresh = 0.65f;
+    p.invert = false;
+    p.invert_min_glyphs = 4;
+    p.invert_min_dense = 0.3f;
+    p.invert_min_solid = 0.05f;
+    p.invert_max_rough = 8.0f;
     p.pad_v = 0.12f;
     p.pad_h = 0.3f;
     p.gutter_rows = 3;
@@ -46,6 +51,7 @@ void lay_clean_result_free(lay_clean_result *r)
     if (!r) return;
     pixDestroy(&r->gray);
     pixDestroy(&r->bin);
+    free(r->inverted);
     memset(r, 0, sizeof *r);
 }
 
@@ -217,6 +223,16 @@ ocr_status lay_clean(PIX *page, const lay_params *p, lay_clean_result *r, ocr_er
             if (rc != OCR_OK) goto fail;
         }
     }
+    /* Light text on a dark ground made dark on light, last, so that the
+     * regions' boxes are in the cleaned page's pixels. */
+    if (p->invert && ch >= 3) {
+        rc = lay_invert_text(g, b, ch, p, &r->inverted, &r->n_inverted, e);
+        if (rc != OCR_OK) goto fail;
+        if (r->n_inverted > 0) {
+            ch = char_height(b, e, &rc);
+            if (rc != OCR_OK) goto fail;
+        }
+    }
     r->gray = g;
     r->bin = b;
     r->char_h = ch;
@@ -224,6 +240,7 @@ ocr_status lay_clean(PIX *page, const lay_params *p, lay_clean_result *r, ocr_er
 fail:
     pixDestroy(&g);
     pixDestroy(&b);
+    free(r->inverted);
     memset(r, 0, sizeof *r);
     return rc;
 }

@@ -163,6 +163,12 @@ static void table_to_figure(lay_block *t)
 
 ocr_status lay_analyze(lay_page *out, PIX *gray, PIX *bin, const lay_params *p, ocr_err *e)
 {
+    return lay_analyze_marked(out, gray, bin, NULL, 0, p, e);
+}
+
+ocr_status lay_analyze_marked(lay_page *out, PIX *gray, PIX *bin, const pipe_box *inverted,
+                              int n_inverted, const lay_params *p, ocr_err *e)
+{
     memset(out, 0, sizeof *out);
     lay_params def = lay_default_params();
     if (!p) p = &def;
@@ -239,6 +245,15 @@ ocr_status lay_analyze(lay_page *out, PIX *gray, PIX *bin, const lay_params *p, 
                 break;
             }
         }
+    /* lines set light on dark (mostly inside a region cleanup inverted) */
+    for (int l = 0; l < nl; l++) {
+        pipe_box b = lines[l].box;
+        for (int i = 0; i < n_inverted && !lines[l].inverted; i++) {
+            pipe_box f = inverted[i];
+            int ow = lay_overlap(f.x1, f.x2, b.x1, b.x2), oh = lay_overlap(f.y1, f.y2, b.y1, b.y2);
+            lines[l].inverted = ow > 0 && oh > 0 && (double)ow * oh >= 0.5 * (double)lay_box_w(b) * lay_box_h(b);
+        }
+    }
     rc = body_stats(out, lines, nl, e);
     /* A "line" many times taller than its own type, with an x-height of
      * a fraction of the body's, is no text: the pieces of a light picture
@@ -277,7 +292,7 @@ ocr_status lay_page_run(PIX *page, const lay_params *p, lay_clean_result *clean,
     memset(out, 0, sizeof *out);
     ocr_status rc = lay_clean(page, p, clean, e);
     if (rc != OCR_OK) return rc;
-    rc = lay_analyze(out, clean->gray, clean->bin, p, e);
+    rc = lay_analyze_marked(out, clean->gray, clean->bin, clean->inverted, clean->n_inverted, p, e);
     if (rc != OCR_OK) lay_clean_result_free(clean);
     return rc;
 }

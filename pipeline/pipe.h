@@ -413,6 +413,15 @@ typedef struct {
                               upscale_char_h (8, 16; 0 = never) */
     float upscale_char_h;
     float bin_thresh;      /* ink threshold, fraction of the paper level (0.65) */
+    bool invert;           /* light text on dark ground made dark on light
+                              (lay_invert.c; false: see pipeline/README.md) */
+    int invert_min_glyphs; /* ... when the ground holds this many light
+                              glyphs in rows (4) */
+    float invert_min_dense;/* ... and covers this fraction of its box (0.3) */
+    float invert_min_solid;/* ... of which this fraction survives an
+                              erosion by 0.3 glyph heights (0.05) */
+    float invert_max_rough;/* ... and a ground whose 3x3 means 3 px apart
+                              differ by less than this on average (8) */
     /* layout */
     float pad_v, pad_h;    /* line crop margins, fractions of the line's
                               logical height (0.12, 0.3) */
@@ -448,6 +457,9 @@ typedef struct {
     bool deskewed;      /* the page was rotated by -skew_deg */
     float char_h;       /* median height of text components, px; 0 when the
                            page has none */
+    pipe_box *inverted; /* light text on a dark ground that was inverted
+                           (lay_invert.c): the boxes of its rows, owned */
+    int n_inverted;
 } lay_clean_result;
 
 /* Cleanup: 8-bit gray (any input depth), orientation, skew, background
@@ -497,6 +509,9 @@ typedef struct {
     int cell;         /* index into the block's cells, -1 outside tables */
     int eqno_x;       /* > 0: the line ends in an equation number "(n)"
                          set apart, starting at this x */
+    bool inverted;    /* set light on a dark ground in the input (a banner,
+                         a heading bar): display type, never a running
+                         header or footer */
 } lay_line;
 
 typedef struct {
@@ -533,6 +548,10 @@ typedef struct {
  * size). *out is filled on success (free with lay_page_free), zeroed on
  * failure. p NULL: defaults. */
 ocr_status lay_analyze(lay_page *out, PIX *gray, PIX *bin, const lay_params *p, ocr_err *e);
+/* The same, told which regions cleanup inverted (lay_clean_result's
+ * inverted[0..n_inverted)): their lines are marked lay_line.inverted. */
+ocr_status lay_analyze_marked(lay_page *out, PIX *gray, PIX *bin, const pipe_box *inverted,
+                              int n_inverted, const lay_params *p, ocr_err *e);
 /* lay_clean + lay_analyze. */
 ocr_status lay_page_run(PIX *page, const lay_params *p, lay_clean_result *clean,
                         lay_page *out, ocr_err *e);
@@ -611,6 +630,14 @@ typedef struct {
 ocr_status lay_blocks_push(lay_blocks *bs, const lay_block *b, ocr_err *e);
 void lay_block_free(lay_block *b);
 void lay_blocks_free(lay_blocks *bs);
+
+/* Inverted text (lay_invert.c): dark regions of bin whose light holes
+ * are rows of glyphs become dark print on white, in gray (8 bpp) and bin
+ * (1 bpp, same size) alike, both changed in place. ch: the page's median
+ * component height. *boxes (malloc'd, the caller frees; NULL when none)
+ * gets the boxes of the inverted rows of lettering, *n their count. */
+ocr_status lay_invert_text(PIX *gray, PIX *bin, float ch, const lay_params *p, pipe_box **boxes,
+                           int *n, ocr_err *e);
 
 /* Scanner borders (lay_figure.c): large, sparse components touching the
  * image edge (a dark frame around a scanned page) are erased from bin and

@@ -243,6 +243,9 @@ if [ -f models/vlocr-nano/model.safetensors ] && [ -f models/vlocr-nano/config.j
     mkdir -p "$N/in/sub"; cp samples/page-scan.jpg "$N/in/a.jpg"; cp samples/page-scan.jpg "$N/in/sub/b.jpg"
     expect 0 "2 done, 0 skipped" "-j 2 DIR -o OUT (vlocr-nano)" -- "$BIN" -j 2 "$N/in" -o "$N/out"
     if [ -s "$N/out/a.md" ] && cmp -s "$N/out/a.md" "$N/out/sub/b.md"; then ok; else bad "-j 2: same Markdown for the same page"; fi
+    # --inverted-text on a page without dark grounds changes nothing.
+    "$BIN" --inverted-text samples/page-scan.jpg -o "$N/inv.md" >"$T/out" 2>&1 && cmp -s "$N/inv.md" "$N/page.md" && ok ||
+        { bad "--inverted-text on a page with no dark ground: same Markdown"; cat "$T/out"; }
 else
     echo "SKIP vlocr-nano pages: models/vlocr-nano/model.safetensors not found"
 fi

@@ -9,6 +9,9 @@
  *   - numbered headings at two sizes ("1. ...", "1.1 ...") and a
  *     numbered list in the body font;
  *   - a filled rectangle as a figure;
+ *   - white titles on a dark band and on a dark blue bar (inverted, read
+ *     as heading lines in place, no figure), and a noisy shaded picture
+ *     with light specks (a figure, nothing inverted);
  *   - the one-column page turned 90/180/270 (orientation exact) and
  *     skewed by 2 and -3 degrees with noise (skew within 0.3 degrees).
  * Lines: the count within a small tolerance, and every true line matched
@@ -473,6 +476,72 @@ static void grid_page(page_t *pg)
     pg->figure = (pipe_box){gx, y, gx + 5 * cs, y + 4 * cs};
 }
 
+/* A dark band across the top holding a white title (a chapter banner),
+ * then paragraphs; a dark blue bar (dark in gray) with a white section
+ * heading between them. pg->figure: the band; pg->table: the bar. The
+ * white lines are true lines like the black ones. */
+static void banner_page(page_t *pg)
+{
+    page_init(pg);
+    int x = 90, w = 820, y = 60;
+    cairo_set_source_rgb(pg->cr, 0.15, 0.15, 0.18);
+    cairo_rectangle(pg->cr, 40, y, 920, 130);
+    cairo_fill(pg->cr);
+    pg->figure = (pipe_box){40, y, 960, y + 130};
+    cairo_set_source_rgb(pg->cr, 1, 1, 1);
+    text(pg, x, y + 35, w, SANS, 40, true, false, false, 0, "Warming Up Exercises", LAY_HEADING, -1);
+    cairo_set_source_rgb(pg->cr, 0, 0, 0);
+    y += 130 + 50;
+    y += text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P1, LAY_PARAGRAPH, -1) + 40;
+    cairo_set_source_rgb(pg->cr, 0.05, 0.2, 0.45);
+    cairo_rectangle(pg->cr, x - 10, y, 520, 50);
+    cairo_fill(pg->cr);
+    pg->table = (pipe_box){x - 10, y, x + 510, y + 50};
+    cairo_set_source_rgb(pg->cr, 1, 1, 1);
+    text(pg, x + 10, y + 10, 480, SANS, 24, true, false, false, 0, "Reading the Results", LAY_HEADING, -1);
+    cairo_set_source_rgb(pg->cr, 0, 0, 0);
+    y += 50 + 30;
+    text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P2, LAY_PARAGRAPH, -1);
+}
+
+/* A photograph-like picture: smooth gradients under strong pixel noise,
+ * with a few light specks and blobs of assorted sizes, between two
+ * paragraphs. pg->figure: the picture. */
+static void photo_page(page_t *pg)
+{
+    page_init(pg);
+    int x = 90, w = 820, y = 90;
+    y += text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P2, LAY_PARAGRAPH, -1) + 40;
+    new_block(pg, LAY_FIGURE);
+    int fx = 200, fw = 600, fh = 360;
+    pg->figure = (pipe_box){fx, y, fx + fw, y + fh};
+    cairo_surface_flush(pg->s);
+    unsigned char *d = cairo_image_surface_get_data(pg->s);
+    int stride = cairo_image_surface_get_stride(pg->s);
+    uint64_t r = 0x9e3779b97f4a7c15ull;
+    for (int j = 0; j < fh; j++)
+        for (int i = 0; i < fw; i++) {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            double v = 40 + 50 * sin(i / 37.0) * cos(j / 23.0) + 30.0 * j / fh + (double)(r % 61) - 30;
+            unsigned g = v < 0 ? 0 : v > 255 ? 255 : (unsigned)v;
+            uint32_t *px = (uint32_t *)(void *)(d + (size_t)(y + j) * (size_t)stride) + fx + i;
+            *px = (g << 16) | (g << 8) | g;
+        }
+    cairo_surface_mark_dirty(pg->s);
+    cairo_set_source_rgb(pg->cr, 0.95, 0.95, 0.95);
+    static const int sp[8][3] = {{60, 50, 4},   {150, 90, 9},  {260, 70, 14}, {330, 200, 6},
+                                 {420, 120, 22}, {500, 260, 11}, {120, 280, 17}, {540, 60, 5}};
+    for (int k = 0; k < 8; k++) {
+        cairo_arc(pg->cr, fx + sp[k][0], y + sp[k][1], sp[k][2], 0, 2 * M_PI);
+        cairo_fill(pg->cr);
+    }
+    cairo_set_source_rgb(pg->cr, 0, 0, 0);
+    y += fh + 40;
+    text(pg, x, y, w, SERIF, BODY, false, true, false, 0, P3, LAY_PARAGRAPH, -1);
+}
+
 /* The page as an 8 bpp PIX (the green channel). */
 static PIX *page_pix(page_t *pg)
 {
@@ -596,6 +665,14 @@ static bool run(PIX *pix, lay_clean_result *cr, lay_page *lp)
 {
     ocr_err e = {0};
     ocr_status rc = lay_page_run(pix, NULL, cr, lp, &e);
+    CHECK(rc == OCR_OK, "lay_page_run: %s", e.msg);
+    return rc == OCR_OK;
+}
+
+static bool run_p(PIX *pix, const lay_params *p, lay_clean_result *cr, lay_page *lp)
+{
+    ocr_err e = {0};
+    ocr_status rc = lay_page_run(pix, p, cr, lp, &e);
     CHECK(rc == OCR_OK, "lay_page_run: %s", e.msg);
     return rc == OCR_OK;
 }
@@ -1173,6 +1250,86 @@ static void test_degenerate(void)
     page_done(&pg);
 }
 
+/* White text on a dark band and on a dark blue bar is inverted and read
+ * as text lines where it stands: no figure over the band, the titles are
+ * headings (not a running header), their lines marked inverted; the page
+ * is also right under noise, as a scan. */
+static void test_inverted_text(void)
+{
+    for (int noisy = 0; noisy < 2; noisy++) {
+        page_t pg;
+        banner_page(&pg);
+        PIX *pix = page_pix(&pg);
+        if (noisy) add_noise(pix, 8, 7);
+        lay_params p = lay_default_params();
+        p.invert = true;
+        lay_clean_result cr;
+        lay_page lp;
+        const char *what = noisy ? "banner (noisy)" : "banner";
+        if (run_p(pix, &p, &cr, &lp)) {
+            dump(noisy ? "banner_noisy" : "banner", cr.gray, &lp);
+            print_layout(&lp);
+            CHECK(cr.n_inverted == 2, "%s: 2 inverted rows (band, bar), found %d", what, cr.n_inverted);
+            int match[MAX_TRUTH];
+            check_lines(what, &pg, &lp, match);
+            for (int i = 0; i < lp.n_blocks; i++) {
+                const lay_block *b = &lp.blocks[i];
+                if (b->type != LAY_FIGURE) continue;
+                int ow = lay_overlap(b->box.x1, b->box.x2, pg.figure.x1, pg.figure.x2);
+                int oh = lay_overlap(b->box.y1, b->box.y2, pg.figure.y1, pg.figure.y2);
+                CHECK(ow <= 0 || oh <= 0, "%s: figure [%d,%d,%d,%d] over the band", what, b->box.x1, b->box.y1,
+                      b->box.x2, b->box.y2);
+            }
+            found_line f[512];
+            int nf = collect(&lp, f, 512);
+            (void)nf;
+            /* true lines 0 (band) and the bar's title are headings, inverted */
+            for (int t = 0; t < pg.n_lines; t++) {
+                if (pg.blk_type[pg.line_blk[t]] != LAY_HEADING || match[t] < 0) continue;
+                const lay_block *b = &lp.blocks[f[match[t]].blk];
+                CHECK(b->type == LAY_HEADING, "%s: true line %d is a heading, found %s", what, t,
+                      lay_type_name(b->type));
+                bool inv = false;
+                for (int k = 0; k < b->n_lines; k++) inv = inv || b->lines[k].inverted;
+                CHECK(inv, "%s: true line %d marked inverted", what, t);
+            }
+            CHECK(!has_type(&lp, LAY_HEADER), "%s: no running header", what);
+        }
+        lay_page_free(&lp);
+        lay_clean_result_free(&cr);
+        pixDestroy(&pix);
+        page_done(&pg);
+    }
+}
+
+/* A noisy, shaded picture with a few light specks stays a figure and
+ * nothing of it is inverted. */
+static void test_photo_not_inverted(void)
+{
+    page_t pg;
+    photo_page(&pg);
+    PIX *pix = page_pix(&pg);
+    lay_params p = lay_default_params();
+    p.invert = true;
+    lay_clean_result cr;
+    lay_page lp;
+    if (run_p(pix, &p, &cr, &lp)) {
+        dump("photo", cr.gray, &lp);
+        print_layout(&lp);
+        CHECK(cr.n_inverted == 0, "photo: nothing inverted, found %d", cr.n_inverted);
+        check_lines("photo page", &pg, &lp, NULL);
+        const lay_block *f = NULL;
+        for (int i = 0; i < lp.n_blocks; i++)
+            if (lp.blocks[i].type == LAY_FIGURE) f = &lp.blocks[i];
+        CHECK(f != NULL, "photo: figure found");
+        if (f) CHECK(lay_box_iou(f->box, pg.figure) >= 0.8, "photo: figure box IoU %.2f", lay_box_iou(f->box, pg.figure));
+    }
+    lay_page_free(&lp);
+    lay_clean_result_free(&cr);
+    pixDestroy(&pix);
+    page_done(&pg);
+}
+
 int main(void)
 {
     img_lept_quiet();
@@ -1192,5 +1349,7 @@ int main(void)
     TST_RUN(test_orientation);
     TST_RUN(test_skew);
     TST_RUN(test_degenerate);
+    TST_RUN(test_inverted_text);
+    TST_RUN(test_photo_not_inverted);
     return tst_finish();
 }
