@@ -147,6 +147,26 @@ else
     echo "SKIP DeepSeek-OCR page path: $DS or tests/data/dsocr/tokenizer.json not found"
 fi
 
+# ---- vlocr train: a few steps from scratch on synthetic lines, then an
+# export that is a complete model directory (weights, config, tokenizer)
+# which info checks and the recogniser loads.
+if [ -d "$SHARED/corpus/text" ]; then
+    cat > "$T/tiny-recipe.json" <<EOF
+{"name": "cli test", "seed": 4, "batch": 2, "pool_batches": 1, "threads": 1, "max_height": 32,
+ "max_width": 128, "max_text_tokens": 16, "tokenizer": "models/vlocr-nano/tokenizer.json",
+ "corpus": "$SHARED/corpus", "mix": {"line": 1.0, "cell": 0.0}, "val_every": 1000000,
+ "log_every": 1, "opt": {"warmup": 1}}
+EOF
+    "$BIN" train --recipe "$T/tiny-recipe.json" --run "$T/run" --until-step 2 --export "$T/exp" >"$T/out" 2>&1
+    if [ $? -eq 0 ] && grep -q "^step 2 " "$T/run/train.log" && [ -s "$T/run/ckpt.safetensors" ] &&
+       [ -s "$T/exp/model.safetensors" ] && [ -s "$T/exp/config.json" ] && cmp -s "$T/exp/tokenizer.json" models/vlocr-nano/tokenizer.json; then ok
+    else bad "vlocr train 2 steps + --export: log, checkpoint, model dir with tokenizer"; cat "$T/out"; ls "$T/run" "$T/exp"; fi
+    expect 0 "0 missing, 0 misshaped, 0 unexpected" "info on a fresh export" -- "$BIN" info "$T/exp"
+    expect 0 "" "the recogniser loads a fresh export" -- "$BIN" recognize --model "$T/exp" --region line samples/formula.png
+else
+    echo "SKIP vlocr train: no text corpus under $SHARED/corpus"
+fi
+
 # ---- vlocr-nano region crops: `vlocr --region line|cell|formula` (and
 # `vlocr recognize`) on a synthetic line; the text itself is not checked
 # (the shipped model's accuracy is scored by ../shared/eval/score.py).
@@ -160,6 +180,9 @@ if [ -f models/vlocr-nano/model.safetensors ] && [ -f models/vlocr-nano/config.j
         expect 2 "--region is line, cell or formula" "bad --region" -- "$BIN" --region page "$T/nano/line-000000.png"
         expect 2 "txt, latex or tsv" "--region with -f md" -- "$BIN" --region formula -f md "$T/nano/line-000000.png"
         expect 0 "[^[:space:]]" "vlocr recognize (same reader)" -- "$BIN" recognize --region line "$T/nano/line-000000.png"
+        expect 1 "/nonexistent/model.*config.json" "recognize with a missing model dir" -- "$BIN" recognize --model /nonexistent/model --region line "$T/nano/line-000000.png"
+        mkdir -p "$T/emptymodel"
+        expect 1 "emptymodel.*config.json" "recognize with an empty model dir" -- "$BIN" --region line --model "$T/emptymodel" "$T/nano/line-000000.png"
         # tsv: a header, then file, a confidence in (0, 1] and the same text as -f txt.
         "$BIN" --region line -f tsv "$T/nano/line-000000.png" >"$T/nano3" 2>&1
         txt=$("$BIN" --region line "$T/nano/line-000000.png" 2>/dev/null)

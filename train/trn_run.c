@@ -112,6 +112,40 @@ ocr_status trn_recipe_load(trn_recipe *r, const char *path, ocr_err *e)
     return OCR_OK;
 }
 
+/* -------------------------------------------------------- export */
+
+/* A model directory is complete with its tokenizer: the recipe's
+ * tokenizer.json (and the tokenizer_config.json beside it, if any) go next
+ * to the exported weights, unless they are already the same files. */
+static ocr_status export_tokenizer(const char *tok_path, const char *dir, ocr_err *e)
+{
+    char src_dir[1024], dst[1100];
+    snprintf(src_dir, sizeof src_dir, "%s", tok_path);
+    char *slash = strrchr(src_dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(src_dir, sizeof src_dir, ".");
+    static const char *const files[2] = {"tokenizer.json", "tokenizer_config.json"};
+    for (int i = 0; i < 2; i++) {
+        char src[1100];
+        if (i == 0) snprintf(src, sizeof src, "%s", tok_path);
+        else snprintf(src, sizeof src, "%s/%s", src_dir, files[i]);
+        snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
+        struct stat a, b;
+        if (stat(src, &a) != 0) {
+            if (i == 0) return ocr_err_set(e, OCR_E_NOTFOUND, "%s: cannot read the tokenizer", src);
+            continue; /* no tokenizer_config.json: nothing to copy */
+        }
+        if (stat(dst, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) continue;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        ocr_status rc = ocr_file_read(src, (size_t)1 << 28, &buf, &len, e);
+        if (rc == OCR_OK) rc = ocr_file_write_atomic(dst, buf, len, e);
+        free(buf);
+        if (rc != OCR_OK) return rc;
+    }
+    return OCR_OK;
+}
+
 /* -------------------------------------------------------- synthetic source */
 
 typedef struct {
@@ -504,6 +538,7 @@ ocr_status trn_run(const trn_run_params *rp, ocr_err *e)
     }
     if (rc == OCR_OK && m && rp->export_dir) {
         rc = trn_export(m, rp->export_dir, true, e);
+        if (rc == OCR_OK) rc = export_tokenizer(r.tokenizer, rp->export_dir, e);
         if (rc == OCR_OK) logf_(&L, "exported step %lld to %s", (long long)pr.step, rp->export_dir);
     }
     if (rc != OCR_OK) logf_(&L, "error: %s", e ? e->msg : "?");

@@ -58,10 +58,13 @@ ocr_status vis_nano_recog_load(vis_nano_recog **out, const char *dir, ocr_err *e
         ocr_st_close(&st);
     }
     r->max_new = 256;
-    /* Room for the tallest, widest crop plus the text. */
-    int max_rows = (c.max_rows / c.merge) * (c.max_cols + 1);
-    r->max_pos = 2 + max_rows + r->max_new + 8;
-    if (rc == OCR_OK) rc = lm_state_create(&r->st[0], r->lm, r->max_pos, 0, e);
+    if (rc == OCR_OK) {
+        /* Room for the tallest, widest crop plus the text (c is only
+         * known once its config has loaded). */
+        int max_rows = (c.max_rows / c.merge) * (c.max_cols + 1);
+        r->max_pos = 2 + max_rows + r->max_new + 8;
+        rc = lm_state_create(&r->st[0], r->lm, r->max_pos, 0, e);
+    }
     if (rc == OCR_OK) rc = tok_load(&r->tok, dir, e);
     if (rc != OCR_OK) {
         vis_nano_recog_destroy(&r);
