@@ -131,6 +131,29 @@ static double act_loss(void *p)
     else trn_swiglu_forward(t->y, t->x, t->u, t->n);
     return dotd(t->y, t->r, t->n);
 }
+/* GELU's erf and exp are our own approximations (train/trn_ops.c): within
+ * float rounding of the exact values over the whole range that matters. */
+static void test_gelu_accuracy(void)
+{
+    enum { N = 40001 };
+    float *x = malloc(N * sizeof(float)), *y = malloc(N * sizeof(float)), *dx = calloc(N, sizeof(float));
+    float *one = malloc(N * sizeof(float));
+    if (!x || !y || !dx || !one) return;
+    for (int i = 0; i < N; i++) x[i] = -20.0f + 40.0f * (float)i / (N - 1), one[i] = 1.0f;
+    trn_gelu_forward(y, x, N);
+    trn_gelu_backward(dx, one, x, N);
+    double wf = 0, wb = 0;
+    for (int i = 0; i < N; i++) {
+        double v = x[i], cdf = 0.5 * (1 + erf(v / sqrt(2.0))), pdf = exp(-0.5 * v * v) / sqrt(2 * M_PI);
+        wf = fmax(wf, fabs(y[i] - v * cdf) / fmax(1.0, fabs(v)));
+        wb = fmax(wb, fabs(dx[i] - (cdf + v * pdf)));
+    }
+    TST_CHECK(wf <= 4e-7 && wb <= 6e-7, "GELU vs double erf on [-20, 20]: forward %.3g (relative to max(1,|x|)), "
+              "derivative %.3g", wf, wb);
+    printf("   GELU vs double erf: forward %.2g, derivative %.2g\n", wf, wb);
+    free(x); free(y); free(dx); free(one);
+}
+
 static void test_activations(void)
 {
     act_t t = {40, NULL, NULL, NULL, NULL, 0};
@@ -837,6 +860,7 @@ int main(void)
 {
     TST_RUN(test_linear);
     TST_RUN(test_norms);
+    TST_RUN(test_gelu_accuracy);
     TST_RUN(test_activations);
     TST_RUN(test_conv);
     TST_RUN(test_attention);
