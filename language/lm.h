@@ -256,6 +256,9 @@ int lm_ngram_banned(int32_t *banned, int cap, const int32_t *seq, int len,
  * at least min_tokens tokens? O(max_period) per token. */
 typedef struct {
     int max_period, min_repeats, min_tokens;
+    int min_period; /* shorter periods are not loops, nor runs of one token
+                       at any period when above 1 (init: 1; a caller may
+                       raise it: dot leaders are text) */
     int *run; /* [max_period + 1]: trailing length of seq[i] == seq[i-p] */
     int len;
 } lm_loop;
@@ -287,6 +290,7 @@ typedef struct {
     int n_ngram_whitelist;
     /* Loop detector over generated tokens: 0 = off. */
     int loop_max_period, loop_min_repeats, loop_min_tokens;
+    int loop_min_period; /* see lm_loop (default 1) */
     /* Streaming: called after each emitted token; return false to stop. */
     bool (*on_token)(void *ud, int32_t token);
     void *on_token_ud;

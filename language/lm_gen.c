@@ -55,6 +55,7 @@ ocr_status lm_loop_init(lm_loop *d, int max_period, int min_repeats, int min_tok
     d->max_period = max_period;
     d->min_repeats = min_repeats;
     d->min_tokens = min_tokens;
+    d->min_period = 1;
     return OCR_OK;
 }
 
@@ -89,8 +90,11 @@ bool lm_loop_push(lm_loop *d, const int32_t *seq, int len, int *period, int *rep
         for (int i = 1; i < len; i++) loop_step(d, seq, i);
     }
     loop_step(d, seq, len);
-    for (int p = 1; p <= d->max_period; p++) {
+    for (int p = d->min_period > 1 ? d->min_period : 1; p <= d->max_period; p++) {
         int span = d->run[p] + p, reps = span / p;
+        /* a run of one token is periodic at every p: below min_period it
+         * is not a loop at any */
+        if (d->min_period > 1 && d->run[1] + 1 >= span) continue;
         if (d->run[p] > 0 && reps >= d->min_repeats && span >= d->min_tokens) {
             *period = p;
             *repeats = reps;
@@ -116,6 +120,7 @@ lm_gen_params lm_gen_default_params(void)
     p.loop_max_period = 128;
     p.loop_min_repeats = 8;
     p.loop_min_tokens = 256;
+    p.loop_min_period = 1;
     return p;
 }
 
@@ -241,6 +246,7 @@ ocr_status lm_generate(lm_state *st, const lm_gen_params *p, const int32_t *prom
         (rc = lm_loop_init(&loop, p->loop_max_period, p->loop_min_repeats, p->loop_min_tokens,
                            e)) != OCR_OK)
         goto done;
+    loop.min_period = p->loop_min_period;
     memcpy(seq, prompt, (size_t)n_prompt * sizeof(int32_t));
     ocr_rng rng;
     ocr_rng_seed(&rng, p->seed);

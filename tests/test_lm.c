@@ -441,6 +441,24 @@ static void test_loop(void)
     }
     TST_CHECK(fired_at == 9 && per == 1, "period 1 fires at 9 tokens: %d (period %d)", fired_at,
               per);
+    /* With min_period 2 a run of one token is text (dot leaders), however
+     * long; a period-2 block still fires. */
+    lm_loop_reset(&d);
+    d.min_period = 2;
+    int32_t y[40];
+    fired_at = -1;
+    for (int i = 0; i < 30 && fired_at < 0; i++) {
+        y[i] = 42;
+        if (lm_loop_push(&d, y, i + 1, &per, &reps, &start)) fired_at = i + 1;
+    }
+    TST_CHECK(fired_at < 0, "min_period 2: 30 equal tokens are no loop (fired at %d)", fired_at);
+    for (int i = 30; i < 40 && fired_at < 0; i++) {
+        y[i] = i % 2 ? 5 : 6;
+        if (lm_loop_push(&d, y, i + 1, &per, &reps, &start)) fired_at = i + 1;
+    }
+    TST_CHECK(fired_at == 39 && per == 2 && start == 31, "min_period 2: 6,5 over 9 tokens fires at %d, period %d, start %d",
+              fired_at, per, start);
+    d.min_period = 1;
     /* A sequence without repeats never fires. */
     lm_loop_reset(&d);
     bool any = false;

@@ -74,6 +74,25 @@ ocr_status vis_nano_recog_load(vis_nano_recog **out, const char *dir, ocr_err *e
     return OCR_OK;
 }
 
+/* Generation settings for a crop: greedy, no n-gram ban, and a loop guard
+ * sized for crops rather than pages (the page defaults need 256 repeated
+ * tokens, more than a crop ever gets). A block of up to 32 tokens repeated
+ * 5 times over at least 12 tokens ("he (he (he (he (he (") ends the read,
+ * and the read is cut back to the block's first copy. In text a run of one
+ * token is no loop (dot leaders are text); in LaTeX 12 equal tokens
+ * ("\\,\\,\\,...") are. On the real UW-III lines this took the mean
+ * CER of a step-6165 export from 6.3 % to 4.2 % (models/vlocr-nano/README.md). */
+static lm_gen_params crop_gen_params(bool formula)
+{
+    lm_gen_params gp = lm_gen_default_params();
+    gp.ngram_size = 0;
+    gp.loop_max_period = 32;
+    gp.loop_min_repeats = 5;
+    gp.loop_min_tokens = 12;
+    gp.loop_min_period = formula ? 1 : 2;
+    return gp;
+}
+
 /* Decode one prepared ink image [H][W] (W multiple of 8). */
 static ocr_status read_piece(vis_nano_recog *r, lm_state *st, const float *ink, int H, int W,
                              bool formula, char **text, double *prob_sum, int *n_prob, ocr_err *e)
@@ -93,18 +112,21 @@ static ocr_status read_piece(vis_nano_recog *r, lm_state *st, const float *ink, 
         ids[0] = c->bos;
         for (int i = 1; i <= n_img; i++) mask[i] = 1;
         ids[np - 1] = formula ? c->tok_formula : c->tok_text;
-        lm_gen_params gp = lm_gen_default_params();
+        lm_gen_params gp = crop_gen_params(formula);
         int32_t stop = c->eos;
         gp.max_new_tokens = r->max_new;
         gp.stop_ids = &stop;
         gp.n_stop = 1;
-        gp.ngram_size = 0;
         rc = lm_generate(st, &gp, ids, mask, rows, n_img, np, out, r->max_new, NULL, &res, e);
     }
     if (rc == OCR_OK) {
         int n = res.n_tokens;
+        /* A loop: its first copy stays, the repeats go (the confidence
+         * keeps counting them: the model was that sure of the loop). */
         *prob_sum += (double)res.mean_prob * n;
         *n_prob += n;
+        if (res.reason == LM_STOP_LOOP && res.loop_start + res.loop_period < n)
+            n = res.loop_start + res.loop_period;
         if (n > 0 && out[n - 1] == c->eos) n--;
         size_t len = 0;
         rc = tok_decode(r->tok, out, (size_t)n, true, text, &len, e);
@@ -312,7 +334,8 @@ typedef struct {
     int n_img;
     int32_t *out;
     int n_out;
-    double prob_sum; /* probabilities of the tokens in out, summed */
+    double prob_sum; /* probabilities of the n_gen tokens generated, summed */
+    int n_gen;       /* tokens generated (n_out less a loop's repeats) */
     bool done;
     lm_loop loop;
 } nano_seq;
@@ -432,7 +455,7 @@ static ocr_status decode_group(many_job *j, int lo, int gn, ocr_err *e)
     const vis_nano_config *c = vis_nano_cfg(r->enc);
     const int D = m->dim, V = m->vocab;
     const float eps = m->cfg.rms_norm_eps;
-    lm_gen_params gp = lm_gen_default_params();
+    lm_gen_params gp = crop_gen_params(j->formula);
     float *x = malloc(sizeof(float) * (size_t)gn * D * 3);
     int *act = malloc(sizeof(int) * (size_t)gn);
     int32_t *tok = malloc(sizeof(int32_t) * (size_t)gn);
@@ -447,6 +470,7 @@ static ocr_status decode_group(many_job *j, int lo, int gn, ocr_err *e)
             else if (gp.loop_max_period > 0)
                 rc = lm_loop_init(&q->loop, gp.loop_max_period, gp.loop_min_repeats,
                                   gp.loop_min_tokens, e);
+            q->loop.min_period = gp.loop_min_period;
         }
     }
     for (int t = 0; rc == OCR_OK && t < r->max_new; t++) {
@@ -460,10 +484,13 @@ static ocr_status decode_group(many_job *j, int lo, int gn, ocr_err *e)
             q->out[q->n_out++] = tk;
             const float lse = lm_logsumexp(lg, V);
             if (isfinite(lse)) q->prob_sum += exp((double)lg[tk] - lse);
+            q->n_gen++;
             int per, reps, start;
             if (tk == c->eos) q->done = true;
-            else if (q->loop.run && lm_loop_push(&q->loop, q->out, q->n_out, &per, &reps, &start))
+            else if (q->loop.run && lm_loop_push(&q->loop, q->out, q->n_out, &per, &reps, &start)) {
                 q->done = true;
+                q->n_out = start + per; /* the first copy stays (crop_gen_params) */
+            }
             else if (q->n_out == r->max_new || j->bst[lo + i]->n_past >= j->bst[lo + i]->max_pos)
                 q->done = true;
             if (!q->done) act[na] = i, tok[na] = tk, na++;
@@ -598,7 +625,7 @@ ocr_status vis_nano_recognize_many(vis_nano_recog *r, const vis_nano_crop *crops
                 nano_seq *q = &j.seqs[k];
                 if (rci != OCR_OK) continue;
                 psum += q->prob_sum;
-                np += q->n_out;
+                np += q->n_gen;
                 int nt = q->n_out;
                 if (nt > 0 && q->out[nt - 1] == c->eos) nt--;
                 char *t = NULL;
