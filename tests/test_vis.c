@@ -809,6 +809,28 @@ static void test_layout_random(void)
     vis_model_destroy(&m);
 }
 
+/* Formula reads end with their braces balanced. */
+static void test_latex_balance(void)
+{
+    static const char *const cases[][2] = {
+        {"\\frac{a}{b", "\\frac{a}{b}"},
+        {"a}b{c", "ab{c}"},
+        {"}}x", "x"},
+        {"\\{x\\}}", "\\{x\\}"},
+        {"x^{2}_{i}", "x^{2}_{i}"},
+        {"{{{", "{{{}}}"},
+        {"\\\\}", "\\\\"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *s = strdup(cases[i][0]);
+        ocr_err e = {0};
+        TST_CHECK(s && vis_latex_balance(&s, &e) == OCR_OK && !strcmp(s, cases[i][1]), "'%s' -> '%s', want '%s'",
+                  cases[i][0], s ? s : "(null)", cases[i][1]);
+        free(s);
+    }
+}
+
 int main(void)
 {
     TST_RUN(test_pil_identity_and_constant);
@@ -823,5 +845,6 @@ int main(void)
     TST_RUN(test_model_errors);
     TST_RUN(test_bf16_checkpoint);
     TST_RUN(test_layout_random);
+    TST_RUN(test_latex_balance);
     return tst_finish();
 }

@@ -435,6 +435,11 @@ void vis_nano_recog_destroy(vis_nano_recog **r);
 ocr_status vis_nano_recognize(vis_nano_recog *r, const uint8_t *gray, int w, int h, int stride,
                               bool formula, char **text, float *conf, ocr_err *e);
 
+/* Balance the braces of malloc'd LaTeX *s in place (formula reads end
+ * with it): a '}' with no open group is dropped, groups still open at the
+ * end are closed; escaped \\{ and \\} are text. *s may be reallocated. */
+ocr_status vis_latex_balance(char **s, ocr_err *e);
+
 /* A crop for vis_nano_recognize_many: gray [h][stride], 0 = ink. */
 typedef struct {
     const uint8_t *gray;

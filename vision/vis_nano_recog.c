@@ -265,6 +265,36 @@ static ocr_status cut_crop(const vis_nano_recog *r, const uint8_t *gray, int w, 
     return rc;
 }
 
+/* A formula read as LaTeX gets its braces balanced (vis.h): a misread
+ * brace otherwise makes the whole formula fail to compile. */
+ocr_status vis_latex_balance(char **s, ocr_err *e)
+{
+    char *t = *s;
+    size_t w = 0;
+    int depth = 0;
+    for (size_t i = 0; t[i]; i++) {
+        if (t[i] == '\\' && t[i + 1]) { /* a command or an escaped char: copy both */
+            t[w++] = t[i++];
+            t[w++] = t[i];
+            continue;
+        }
+        if (t[i] == '{') depth++;
+        else if (t[i] == '}') {
+            if (depth == 0) continue;
+            depth--;
+        }
+        t[w++] = t[i];
+    }
+    t[w] = 0;
+    if (depth == 0) return OCR_OK;
+    char *n = realloc(t, w + (size_t)depth + 1);
+    if (!n) return ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
+    memset(n + w, '}', (size_t)depth);
+    n[w + (size_t)depth] = 0;
+    *s = n;
+    return OCR_OK;
+}
+
 /* Append a piece's text to *acc (a space between pieces unless one is there). */
 static ocr_status join_text(char **acc, size_t *alen, const char *t, ocr_err *e)
 {
@@ -300,6 +330,10 @@ static ocr_status recognize_with(vis_nano_recog *r, lm_state *st, const uint8_t 
     }
     cut_list_free(&cl);
     if (rc != OCR_OK) {
+        free(acc);
+        return rc;
+    }
+    if (formula && (rc = vis_latex_balance(&acc, e)) != OCR_OK) {
         free(acc);
         return rc;
     }
@@ -634,6 +668,7 @@ ocr_status vis_nano_recognize_many(vis_nano_recog *r, const vis_nano_crop *crops
                 if (rci == OCR_OK) rci = join_text(&acc, &alen, t, &j.errs[i]);
                 free(t);
             }
+            if (rci == OCR_OK && formula) rci = vis_latex_balance(&acc, &j.errs[i]);
             if (rci == OCR_OK) {
                 texts[i] = acc;
                 if (confs && np > 0) confs[i] = (float)(psum / np);
