@@ -291,6 +291,8 @@ typedef struct {
     /* Loop detector over generated tokens: 0 = off. */
     int loop_max_period, loop_min_repeats, loop_min_tokens;
     int loop_min_period; /* see lm_loop (default 1) */
+    bool track_prob;     /* fill lm_gen_result.mean_prob (one pass over the
+                            vocab per token; off by default) */
     /* Streaming: called after each emitted token; return false to stop. */
     bool (*on_token)(void *ud, int32_t token);
     void *on_token_ud;
@@ -315,10 +317,10 @@ typedef struct {
     int loop_period, loop_repeats, loop_start; /* LM_STOP_LOOP; loop_start
                                                   indexes the generated tokens */
     int n_banned;       /* tokens the n-gram guard banned, summed over steps */
-    float mean_prob;    /* mean probability of the tokens written to out
-                           under the model's own distribution (the logits
-                           before bans and temperature): a confidence in
-                           [0, 1]; 0 when no token was written */
+    float mean_prob;    /* with track_prob: mean probability of the tokens
+                           written to out under the model's own
+                           distribution (the logits before bans and
+                           temperature), a confidence in [0, 1]; else 0 */
 } lm_gen_result;
 
 /* log(sum(exp(x))) over x[n], computed from the maximum so that large

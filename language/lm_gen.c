@@ -262,7 +262,7 @@ ocr_status lm_generate(lm_state *st, const lm_gen_params *p, const int32_t *prom
         /* Before the bans: the confidence is the model's, not the guard's.
          * The token picked is never a banned one, so its logit below is
          * still the raw value. */
-        const float lse = lm_logsumexp(logits, V);
+        const float lse = p->track_prob ? lm_logsumexp(logits, V) : -INFINITY;
         if (p->ngram_size > 0) {
             /* NoRepeatNGram: HF looks at prompt + output, vLLM's variant at
              * the output only. */
@@ -277,8 +277,10 @@ ocr_status lm_generate(lm_state *st, const lm_gen_params *p, const int32_t *prom
         out[t] = tok;
         seq[n_prompt + t] = tok;
         res->n_tokens = t + 1;
-        if (isfinite(lse)) prob_sum += exp((double)logits[tok] - lse);
-        res->mean_prob = (float)(prob_sum / res->n_tokens);
+        if (p->track_prob) {
+            if (isfinite(lse)) prob_sum += exp((double)logits[tok] - lse);
+            res->mean_prob = (float)(prob_sum / res->n_tokens);
+        }
         if (p->on_token && !p->on_token(p->on_token_ud, tok)) {
             res->reason = LM_STOP_CALLER;
             break;

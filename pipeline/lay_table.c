@@ -112,6 +112,25 @@ static int uf_find(int *p, int a)
     return a;
 }
 
+/* The rules of `rules` lying inside cand (3 px of slack) as groups: a
+ * horizontal rule by its middle row and x extent, a vertical one by its
+ * middle column and y extent. Returns how many went to out. */
+static int rules_inside(BOXA *rules, pipe_box cand, bool vertical, rule_grp *out)
+{
+    const int slack = 3;
+    int n = 0;
+    for (int i = 0; i < boxaGetCount(rules); i++) {
+        l_int32 x, y, w, h;
+        boxaGetBoxGeometry(rules, i, &x, &y, &w, &h);
+        if (x < cand.x1 - slack || y < cand.y1 - slack || x + w > cand.x2 + slack ||
+            y + h > cand.y2 + slack)
+            continue;
+        out[n++] = vertical ? (rule_grp){(float)x + (float)w / 2, y, y + h, 1}
+                            : (rule_grp){(float)y + (float)h / 2, x, x + w, 1};
+    }
+    return n;
+}
+
 static ocr_status grid_table(PIX *hmask, PIX *vmask, BOXA *hb, BOXA *vb, pipe_box cand, float ch,
                              lay_blocks *out, ocr_err *e)
 {
@@ -121,23 +140,7 @@ static ocr_status grid_table(PIX *hmask, PIX *vmask, BOXA *hb, BOXA *vb, pipe_bo
     lay_cell *cells = NULL;
     ocr_status rc = OCR_OK;
     if (!ys || !xs) goto oom;
-    int ny = 0, nx = 0, slack = 3;
-    for (int i = 0; i < nh; i++) {
-        l_int32 x, y, w, h;
-        boxaGetBoxGeometry(hb, i, &x, &y, &w, &h);
-        if (x < cand.x1 - slack || y < cand.y1 - slack || x + w > cand.x2 + slack ||
-            y + h > cand.y2 + slack)
-            continue;
-        ys[ny++] = (rule_grp){(float)y + (float)h / 2, x, x + w, 1};
-    }
-    for (int i = 0; i < nv; i++) {
-        l_int32 x, y, w, h;
-        boxaGetBoxGeometry(vb, i, &x, &y, &w, &h);
-        if (x < cand.x1 - slack || y < cand.y1 - slack || x + w > cand.x2 + slack ||
-            y + h > cand.y2 + slack)
-            continue;
-        xs[nx++] = (rule_grp){(float)x + (float)w / 2, y, y + h, 1};
-    }
+    int ny = rules_inside(hb, cand, false, ys), nx = rules_inside(vb, cand, true, xs);
     float tol = fmaxf(3.0f, 0.4f * ch);
     ny = cluster(ys, ny, tol);
     nx = cluster(xs, nx, tol);

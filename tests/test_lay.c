@@ -798,6 +798,15 @@ static void test_display_formula(void)
     page_done(&pg);
 }
 
+/* The last block of that type on the page (NULL: none). */
+static const lay_block *last_block(const lay_page *lp, lay_type type)
+{
+    const lay_block *b = NULL;
+    for (int i = 0; i < lp->n_blocks; i++)
+        if (lp->blocks[i].type == type) b = &lp->blocks[i];
+    return b;
+}
+
 static void test_table(void)
 {
     page_t pg;
@@ -809,9 +818,7 @@ static void test_table(void)
         dump("table", cr.gray, &lp);
         print_layout(&lp);
         check_lines("table page", &pg, &lp, NULL);
-        const lay_block *t = NULL;
-        for (int i = 0; i < lp.n_blocks; i++)
-            if (lp.blocks[i].type == LAY_TABLE) t = &lp.blocks[i];
+        const lay_block *t = last_block(&lp, LAY_TABLE);
         CHECK(t != NULL, "table found");
         if (t) {
             CHECK(t->ruled, "found from its rules");
@@ -845,9 +852,7 @@ static void test_figure(void)
         dump("figure", cr.gray, &lp);
         print_layout(&lp);
         check_lines("figure page", &pg, &lp, NULL);
-        const lay_block *f = NULL;
-        for (int i = 0; i < lp.n_blocks; i++)
-            if (lp.blocks[i].type == LAY_FIGURE) f = &lp.blocks[i];
+        const lay_block *f = last_block(&lp, LAY_FIGURE);
         CHECK(f != NULL, "figure found");
         if (f) CHECK(lay_box_iou(f->box, pg.figure) >= 0.9, "figure box IoU %.2f", lay_box_iou(f->box, pg.figure));
         CHECK(lp.n_blocks == 3, "paragraph, figure, paragraph: %d blocks", lp.n_blocks);
@@ -870,9 +875,7 @@ static void test_unruled_table(void)
         dump("unruled", cr.gray, &lp);
         print_layout(&lp);
         check_lines("unruled table page", &pg, &lp, NULL);
-        const lay_block *t = NULL;
-        for (int i = 0; i < lp.n_blocks; i++)
-            if (lp.blocks[i].type == LAY_TABLE) t = &lp.blocks[i];
+        const lay_block *t = last_block(&lp, LAY_TABLE);
         CHECK(t != NULL, "unruled table found");
         if (t) {
             CHECK(!t->ruled, "not ruled");
@@ -965,9 +968,7 @@ static void test_empty_grid(void)
         dump("grid", cr.gray, &lp);
         print_layout(&lp);
         CHECK(!has_type(&lp, LAY_TABLE), "no table");
-        const lay_block *f = NULL;
-        for (int i = 0; i < lp.n_blocks; i++)
-            if (lp.blocks[i].type == LAY_FIGURE) f = &lp.blocks[i];
+        const lay_block *f = last_block(&lp, LAY_FIGURE);
         CHECK(f != NULL, "the grid is a figure");
         if (f) CHECK(lay_box_iou(f->box, pg.figure) >= 0.8, "figure box IoU %.2f", lay_box_iou(f->box, pg.figure));
     }
@@ -1318,9 +1319,7 @@ static void test_photo_not_inverted(void)
         print_layout(&lp);
         CHECK(cr.n_inverted == 0, "photo: nothing inverted, found %d", cr.n_inverted);
         check_lines("photo page", &pg, &lp, NULL);
-        const lay_block *f = NULL;
-        for (int i = 0; i < lp.n_blocks; i++)
-            if (lp.blocks[i].type == LAY_FIGURE) f = &lp.blocks[i];
+        const lay_block *f = last_block(&lp, LAY_FIGURE);
         CHECK(f != NULL, "photo: figure found");
         if (f) CHECK(lay_box_iou(f->box, pg.figure) >= 0.8, "photo: figure box IoU %.2f", lay_box_iou(f->box, pg.figure));
     }

@@ -65,16 +65,24 @@ static ocr_status get_exact(const ocr_st *st, const char *name, ocr_dtype dt, si
     return OCR_OK;
 }
 
+/* Open checkpoint `path` and check it was made for m's configuration; on
+ * failure *st may be open (the caller closes it). */
+static ocr_status open_for(ocr_st **st, const trn_model *m, const char *path, ocr_err *e)
+{
+    ocr_status rc = ocr_st_open(st, path, e);
+    if (rc != OCR_OK) return rc;
+    trn_config c;
+    rc = get_exact(*st, "config", OCR_DT_U8, sizeof c, &c, e);
+    if (rc == OCR_OK && memcmp(&c, &m->cfg, sizeof c) != 0)
+        rc = ocr_err_set(e, OCR_E_SHAPE, "%s: checkpoint of a different model configuration", path);
+    return rc;
+}
+
 ocr_status trn_ckpt_load(trn_model *m, trn_progress *p, const char *path, ocr_err *e)
 {
     ocr_st *st = NULL;
-    ocr_status rc = ocr_st_open(&st, path, e);
-    if (rc != OCR_OK) return rc;
-    trn_config c;
+    ocr_status rc = open_for(&st, m, path, e);
     int64_t prog[PROG_N];
-    rc = get_exact(st, "config", OCR_DT_U8, sizeof c, &c, e);
-    if (rc == OCR_OK && memcmp(&c, &m->cfg, sizeof c) != 0)
-        rc = ocr_err_set(e, OCR_E_SHAPE, "%s: checkpoint of a different model configuration", path);
     size_t nb = m->n_floats * sizeof(float);
     if (rc == OCR_OK) rc = get_exact(st, "params", OCR_DT_F32, nb, m->w, e);
     if (rc == OCR_OK) rc = get_exact(st, "adam_m", OCR_DT_F32, nb, m->m, e);
@@ -97,13 +105,8 @@ ocr_status trn_ckpt_load(trn_model *m, trn_progress *p, const char *path, ocr_er
 ocr_status trn_ckpt_warm_start(trn_model *m, const char *path, trn_progress *from, ocr_err *e)
 {
     ocr_st *st = NULL;
-    ocr_status rc = ocr_st_open(&st, path, e);
-    if (rc != OCR_OK) return rc;
-    trn_config c;
+    ocr_status rc = open_for(&st, m, path, e);
     int64_t prog[PROG_N];
-    rc = get_exact(st, "config", OCR_DT_U8, sizeof c, &c, e);
-    if (rc == OCR_OK && memcmp(&c, &m->cfg, sizeof c) != 0)
-        rc = ocr_err_set(e, OCR_E_SHAPE, "%s: checkpoint of a different model configuration", path);
     const ocr_tensor *t = rc == OCR_OK ? ocr_st_find(st, "params") : NULL;
     if (rc == OCR_OK && (!t || t->dtype != OCR_DT_F32 || t->nbytes % 4 ||
                          t->nbytes / 4 > m->n_floats))

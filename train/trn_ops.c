@@ -313,13 +313,20 @@ void trn_conv_backward(float *dx, float *dw, float *db, float *dcol,
 /* The (sample, head) pairs on the threads, each with single-threaded
  * GEMMs (small T×T products parallelise better across pairs than inside
  * one); the BLAS thread count is restored after. */
-static int attn_threads_begin(int pairs)
+static int attn_threads_begin(int pairs, int *saved_blas)
 {
     int nt = omp_get_max_threads();
     if (nt > TRN_ATTN_THREADS) nt = TRN_ATTN_THREADS;
     if (nt > pairs) nt = pairs;
     if (nt < 1) nt = 1;
+    *saved_blas = ocr_blas_get_threads();
+    if (nt > 1) ocr_blas_set_threads(1);
     return nt;
+}
+
+static void attn_threads_end(int nt, int saved_blas)
+{
+    if (nt > 1) ocr_blas_set_threads(saved_blas);
 }
 
 /* Offsets of pair bh = (sample, head) in q/k, v and out. */
@@ -337,8 +344,8 @@ void trn_attn_forward(float *out, float *P, const float *q, const float *k,
                       const float *v, const trn_attn_shape *s)
 {
     const int T = s->T, pairs = s->B * s->H;
-    const int nt = attn_threads_begin(pairs), saved = ocr_blas_get_threads();
-    if (nt > 1) ocr_blas_set_threads(1);
+    int saved;
+    const int nt = attn_threads_begin(pairs, &saved);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int bh = 0; bh < pairs; bh++) {
         const attn_at at = attn_pair(s, bh);
@@ -362,7 +369,7 @@ void trn_attn_forward(float *out, float *P, const float *q, const float *k,
         }
         ocr_sgemm(false, false, T, s->dv, T, 1.0f, p, T, vb, s->ldv, 0.0f, ob, s->ldo);
     }
-    if (nt > 1) ocr_blas_set_threads(saved);
+    attn_threads_end(nt, saved);
 }
 
 void trn_attn_backward(float *dq, float *dk, float *dv, const float *dout,
@@ -370,8 +377,8 @@ void trn_attn_backward(float *dq, float *dk, float *dv, const float *dout,
                        const float *v, const trn_attn_shape *s, float *dP)
 {
     const int T = s->T, pairs = s->B * s->H;
-    const int nt = attn_threads_begin(pairs), saved = ocr_blas_get_threads();
-    if (nt > 1) ocr_blas_set_threads(1);
+    int saved;
+    const int nt = attn_threads_begin(pairs, &saved);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int bh = 0; bh < pairs; bh++) {
         const attn_at at = attn_pair(s, bh);
@@ -396,7 +403,7 @@ void trn_attn_backward(float *dq, float *dk, float *dv, const float *dout,
         ocr_sgemm(false, false, T, s->dq, T, 1.0f, dPt, T, kb, s->ldk, 1.0f, dqb, s->ldq);
         ocr_sgemm(true, false, T, s->dq, T, 1.0f, dPt, T, qb, s->ldq, 1.0f, dkb, s->ldk);
     }
-    if (nt > 1) ocr_blas_set_threads(saved);
+    attn_threads_end(nt, saved);
 }
 
 /* -------------------------------------------------------------------- rope */

@@ -90,6 +90,7 @@ static lm_gen_params crop_gen_params(bool formula)
     gp.loop_min_repeats = 5;
     gp.loop_min_tokens = 12;
     gp.loop_min_period = formula ? 1 : 2;
+    gp.track_prob = true; /* the confidence */
     return gp;
 }
 
