@@ -743,6 +743,69 @@ static void test_nano_confidence(void)
     vis_nano_recog_destroy(&r);
 }
 
+/* Words in their place: a line several times the model's width is read in
+ * pieces cut at word gaps, so no word comes back split in two (a cut
+ * between letters used to read "unfortu nate"), and no space is lost. */
+static void test_nano_long_line(void)
+{
+    struct stat sb;
+    if (stat("models/vlocr-nano/model.safetensors", &sb) != 0) {
+        tst_skip("nano long line", "models/vlocr-nano/model.safetensors not found");
+        return;
+    }
+    vis_nano_recog *r = NULL;
+    ocr_err e = {0};
+    if (!CHECK(vis_nano_recog_load(&r, "models/vlocr-nano", &e) == OCR_OK, "load: %s", e.msg)) return;
+    static const char *const line =
+        "The committee reported that maintenance of the northern embankment was completed "
+        "before winter, although several measurements remain unfortunately incomplete.";
+    enum { W = 2200, H = 40 };
+    cairo_surface_t *sf = cairo_image_surface_create(CAIRO_FORMAT_A8, W, H);
+    cairo_t *cr = cairo_create(sf);
+    ocr_text_lock();
+    typeset(cr, 6, 6, W - 12, 22, false, line);
+    ocr_text_unlock();
+    cairo_surface_flush(sf);
+    uint8_t *g = malloc((size_t)W * H);
+    const unsigned char *a = cairo_image_surface_get_data(sf);
+    int st = cairo_image_surface_get_stride(sf);
+    for (int y = 0; g && y < H; y++)
+        for (int x = 0; x < W; x++) g[y * W + x] = (uint8_t)(255 - a[y * st + x]);
+    char *t = NULL;
+    CHECK(g && vis_nano_recognize(r, g, W, H, W, false, &t, NULL, &e) == OCR_OK, "read: %s", e.msg);
+    /* Words of the output found among the line's words, and counts. */
+    int n_in = 0, n_out = 0, found = 0;
+    for (const char *p = line; *p;) {
+        while (*p == ' ') p++;
+        if (*p) n_in++;
+        while (*p && *p != ' ') p++;
+    }
+    for (char *p = t ? t : ""; *p;) {
+        while (*p == ' ') p++;
+        if (!*p) break;
+        char word[64];
+        int k = 0;
+        while (*p && *p != ' ') {
+            if (k < 63) word[k++] = *p;
+            p++;
+        }
+        word[k] = 0;
+        n_out++;
+        char pat[70];
+        snprintf(pat, sizeof pat, " %s ", word);
+        char padded[512];
+        snprintf(padded, sizeof padded, " %s ", line);
+        found += strstr(padded, pat) != NULL;
+    }
+    CHECK(n_out == n_in && found >= n_in - 2, "'%s': %d words (want %d), %d of them in the line", t ? t : "",
+          n_out, n_in, found);
+    free(t);
+    free(g);
+    cairo_destroy(cr);
+    cairo_surface_destroy(sf);
+    vis_nano_recog_destroy(&r);
+}
+
 int main(void)
 {
     img_lept_quiet();
@@ -755,5 +818,6 @@ int main(void)
     TST_RUN(test_lines);
     TST_RUN(test_nano_page);
     TST_RUN(test_nano_confidence);
+    TST_RUN(test_nano_long_line);
     return tst_finish();
 }

@@ -551,6 +551,42 @@ static void test_tex_bank(void)
         syn_gen_destroy(&g2);
         syn_ctx_destroy(&c);
     }
+
+    /* fit_math: formulas wider than the width are scaled down to it (lower
+     * than height_formula, as the recogniser reads them), never cut. */
+    {
+        syn_params p = syn_default_params();
+        p.kind = SYN_KIND_FORMULA;
+        p.bank_dir = dir;
+        p.max_width_math = 3 * p.height_formula;
+        p.fit_math = 4.0;
+        syn_ctx *c = NULL;
+        syn_gen *g = NULL;
+        st = syn_ctx_create(&c, &p, &e);
+        if (st == OCR_OK) st = syn_gen_create(&g, c, 9, &e);
+        TST_CHECK(st == OCR_OK, "fit context: %s", e.msg);
+        int n = 0, shrunk = 0, bad = 0;
+        for (int i = 0; g && i < 16; i++) {
+            syn_sample x;
+            if (syn_gen_sample(g, (uint64_t)i, &x, &e) != OCR_OK) continue;
+            n++;
+            if (x.h < p.height_formula) shrunk++;
+            /* lower only when at the full width, and never below 1/fit */
+            if (x.w > p.max_width_math || x.h > p.height_formula ||
+                (x.h < p.height_formula && x.w != p.max_width_math) ||
+                x.h < (int)(p.height_formula / p.fit_math) - 1)
+                bad++;
+            syn_sample_free(&x);
+        }
+        TST_CHECK(n == 16 && shrunk > 0 && bad == 0,
+                  "fit_math 4 at %d px: %d samples, %d scaled down, %d out of shape", p.max_width_math,
+                  n, shrunk, bad);
+        syn_gen_destroy(&g);
+        syn_ctx_destroy(&c);
+        p.fit_math = 0.5;
+        TST_CHECK(syn_ctx_create(&c, &p, &e) == OCR_E_ARG && strstr(e.msg, "fit_math"),
+                  "fit_math below 1 refused: %s", e.msg);
+    }
 }
 
 /* ------------------------------------------------------- eval exclusion */

@@ -831,6 +831,41 @@ static void test_latex_balance(void)
     }
 }
 
+/* Long lines are cut at word gaps, not between letters. Columns of a
+ * 32-px line: letters 7 px of ink with 1-px gaps, words apart by 9 px. */
+static void test_nano_cut(void)
+{
+    enum { W = 800, H = 32 };
+    double col[W];
+    int word_gap_mid = -1;
+    for (int x = 0, inword = 0; x < W; x++) {
+        /* words of 6 letters (8 px each) then a 9-px gap: period 57 */
+        int p = x % 57;
+        inword = p < 48;
+        col[x] = inword && p % 8 != 7 ? 10.0 : 0.0;
+        if (!inword && p == 52 && x >= 512 * 2 / 3 && x <= 512) word_gap_mid = x;
+    }
+    bool gap = false;
+    int cut = vis_nano_cut_at(col, W, 0, 512, H, &gap);
+    /* the last word gap inside [341, 512] is 504..512: its middle */
+    TST_CHECK(gap && cut >= 504 && cut <= 512 && col[cut] == 0.0,
+              "cut at a word gap: %d (gap %d; a gap is centred near %d)", cut, gap, word_gap_mid);
+    /* Only letter gaps: cut in one, no space when joined. */
+    for (int x = 0; x < W; x++) col[x] = x % 8 == 7 ? 0.0 : 10.0;
+    cut = vis_nano_cut_at(col, W, 0, 512, H, &gap);
+    TST_CHECK(!gap && col[cut] == 0.0 && cut >= 341 && cut <= 512, "letter gap: cut %d, gap %d", cut, gap);
+    /* No blank column: the emptiest one. */
+    for (int x = 0; x < W; x++) col[x] = 5.0 + (x == 400 ? -4.0 : 0.0) + (x == 100 ? -5.0 : 0.0);
+    cut = vis_nano_cut_at(col, W, 0, 512, H, &gap);
+    TST_CHECK(!gap && cut == 400, "no blank column: cut %d (want 400, the emptiest after 341)", cut);
+    /* A piece that does not start at 0 and the widest of two runs. */
+    for (int x = 0; x < W; x++) col[x] = 10.0;
+    for (int x = 600; x < 604; x++) col[x] = 0.0;  /* 4 px */
+    for (int x = 650; x < 660; x++) col[x] = 0.0;  /* 10 px */
+    cut = vis_nano_cut_at(col, W, 200, 512, H, &gap);
+    TST_CHECK(gap && cut == 655, "widest run from 200: cut %d, want 655", cut);
+}
+
 int main(void)
 {
     TST_RUN(test_pil_identity_and_constant);
@@ -846,5 +881,6 @@ int main(void)
     TST_RUN(test_bf16_checkpoint);
     TST_RUN(test_layout_random);
     TST_RUN(test_latex_balance);
+    TST_RUN(test_nano_cut);
     return tst_finish();
 }

@@ -391,6 +391,10 @@ typedef struct {
     int height_formula;       /* formulas (a taller setting) */
     int max_width_text;       /* longest crop at output height */
     int max_width_math;
+    double fit_math;          /* a formula up to fit_math × max_width_math wide
+                                 is scaled down to that width (the sample is
+                                 then lower than height_formula); wider ones,
+                                 and all at 1, are drawn again */
     const char *corpus_dir;   /* default "../shared/corpus" */
     const char *bank_dir;     /* default "train/cache/bank" */
     bool math_fallback;       /* MIX without a bank: drop math kinds (true)

@@ -53,6 +53,7 @@ syn_params syn_default_params(void)
     p.height_formula = 64;
     p.max_width_text = 1024;
     p.max_width_math = 1280;
+    p.fit_math = 1.0;
     p.corpus_dir = "../shared/corpus";
     p.bank_dir = "train/cache/bank";
     p.math_fallback = false;
@@ -78,6 +79,8 @@ ocr_status syn_ctx_create(syn_ctx **out, const syn_params *p, ocr_err *e)
     if (p->max_width_text < 2 * p->height_text || p->max_width_math < 2 * p->height_formula)
         return ocr_err_set(e, OCR_E_ARG, "syn_ctx_create: max widths %d/%d too small for heights",
                            p->max_width_text, p->max_width_math);
+    if (!(p->fit_math >= 1.0 && p->fit_math <= 8.0))
+        return ocr_err_set(e, OCR_E_ARG, "syn_ctx_create: fit_math must be 1..8 (got %g)", p->fit_math);
     if (p->dg.scale.lo <= 0 || p->dg.scale.hi < p->dg.scale.lo)
         return ocr_err_set(e, OCR_E_ARG, "syn_ctx_create: dg.scale must be 0 < lo <= hi");
     syn_ctx *c = calloc(1, sizeof *c);

@@ -74,13 +74,16 @@ void syn_sample_free(syn_sample *s)
 
 typedef struct {
     int out_h, max_w;
+    double fit; /* > 1: a crop up to fit × max_w wide is scaled down to max_w */
     bool clean;
     double scale; /* scan px per output px (approximately) */
     double mt, mb, ml, mr;
 } finish_spec;
 
 /* Warp, crop, degrade, resample. Takes ownership of *canvas. Returns
- * OCR_E_LIMIT when the result would be wider than max_w (caller retries). */
+ * OCR_E_LIMIT when the result would be wider than max_w (caller retries),
+ * unless fs->fit allows it to be scaled down to max_w: the sample is then
+ * less than out_h high (training batches put it top-left on paper). */
 static ocr_status finish(PIX **canvas, double box[4], const finish_spec *fs, syn_rng *r,
                          const syn_degrade_params *D, syn_sample *out, ocr_err *e)
 {
@@ -143,9 +146,13 @@ static ocr_status finish(PIX **canvas, double box[4], const finish_spec *fs, syn
     if (x1 > W) x1 = W;
     if (y1 > H) y1 = H;
     if (x1 - x0 < 2 || y1 - y0 < 2) return ocr_err_set(e, OCR_E_LIMIT, "syn_gen: empty crop");
-    int wd = (int)lround((double)(x1 - x0) * fs->out_h / (y1 - y0));
+    int wd = (int)lround((double)(x1 - x0) * fs->out_h / (y1 - y0)), ht = fs->out_h;
     if (wd < 4) wd = 4;
-    if (wd > fs->max_w) return ocr_err_set(e, OCR_E_LIMIT, "syn_gen: crop too wide");
+    if (wd > fs->max_w) {
+        if (wd > fs->max_w * fs->fit) return ocr_err_set(e, OCR_E_LIMIT, "syn_gen: crop too wide");
+        ht = (int)lround((double)fs->out_h * fs->max_w / wd);
+        wd = fs->max_w;
+    }
     BOX *b = boxCreate(x0, y0, x1 - x0, y1 - y0);
     PIX *crop = b ? pixClipRectangle(*canvas, b, NULL) : NULL;
     boxDestroy(&b);
@@ -153,7 +160,7 @@ static ocr_status finish(PIX **canvas, double box[4], const finish_spec *fs, syn
     if (!crop) return ocr_err_set(e, OCR_E_NOMEM, "syn_gen: crop failed");
     if (!fs->clean) {
         float s2 = 0;
-        double scan = (double)(y1 - y0) / fs->out_h;
+        double scan = (double)(y1 - y0) / ht;
         st = syn_degrade_chain(&crop, D, scan, r, &s2, e);
         strength += s2;
         if (st != OCR_OK) {
@@ -162,19 +169,19 @@ static ocr_status finish(PIX **canvas, double box[4], const finish_spec *fs, syn
         }
     }
     bool nearest = syn_rng_chance(r, D->p_nearest.p);
-    PIX *fin = syn_resample(crop, wd, fs->out_h, nearest);
+    PIX *fin = syn_resample(crop, wd, ht, nearest);
     pixDestroy(&crop);
     if (!fin) return ocr_err_set(e, OCR_E_NOMEM, "syn_gen: resample failed");
     out->w = wd;
-    out->h = fs->out_h;
-    out->gray = malloc((size_t)wd * fs->out_h);
+    out->h = ht;
+    out->gray = malloc((size_t)wd * ht);
     if (!out->gray) {
         pixDestroy(&fin);
         return ocr_err_set(e, OCR_E_NOMEM, "syn_gen: out of memory");
     }
     const l_uint32 *d = pixGetData(fin);
     int wpl = pixGetWpl(fin);
-    for (int y = 0; y < fs->out_h; y++)
+    for (int y = 0; y < ht; y++)
         for (int x = 0; x < wd; x++)
             out->gray[(size_t)y * wd + x] = (uint8_t)GET_DATA_BYTE(d + (size_t)y * wpl, x);
     pixDestroy(&fin);
@@ -362,6 +369,9 @@ static ocr_status gen_math(syn_gen *g, syn_rng *r, syn_kind kind, syn_sample *ou
         finish_spec fs = {0};
         fs.out_h = out_h;
         fs.max_w = P->max_width_math;
+        /* Display formulas wider than the model are read scaled down to
+         * its width (vision/vis_nano_recog.c), so they are trained so. */
+        fs.fit = kind == SYN_KIND_FORMULA ? P->fit_math : 1.0;
         fs.clean = syn_rng_chance(r, D->p_clean);
         fs.scale = syn_rng_logrange(r, D->scale.lo, D->scale.hi);
         fs.mt = DRAW(D->crop_v);
@@ -378,7 +388,7 @@ static ocr_status gen_math(syn_gen *g, syn_rng *r, syn_kind kind, syn_sample *ou
         double bh = bot - top;
         /* Fast reject before any pixel work. */
         double est_w = (ent.w + (fs.ml + fs.mr) * bh) * out_h / (bh * (1 + fs.mt + fs.mb));
-        if (est_w > fs.max_w) {
+        if (est_w > fs.max_w * fs.fit) {
             free(gray);
             st = OCR_E_LIMIT;
             continue;

@@ -392,6 +392,7 @@ typedef struct {
     uint64_t seed;
     int batch, pool_batches, threads, max_text;
     int max_H, max_W;
+    double formula_fit;       /* syn_params.fit_math (1: wide formulas redrawn) */
     trn_opt_params opt;
     float label_smoothing;
     char tokenizer[512], corpus[512], bank[512];

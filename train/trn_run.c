@@ -53,6 +53,7 @@ ocr_status trn_recipe_load(trn_recipe *r, const char *path, ocr_err *e)
     r->pool_batches = (int)jnum(j, "pool_batches", 16);
     r->threads = (int)jnum(j, "threads", 2);
     r->max_text = (int)jnum(j, "max_text_tokens", 120);
+    r->formula_fit = jnum(j, "formula_fit", 1.0);
     r->max_H = (int)jnum(j, "max_height", 32);
     r->max_W = (int)jnum(j, "max_width", 512);
     r->label_smoothing = (float)jnum(j, "label_smoothing", 0.0);
@@ -170,6 +171,7 @@ static ocr_status syn_get(void *ud, uint64_t index, int phase, trn_sample *out, 
         p.height_formula = 64;
         p.max_width_text = s->r->phase_width[phase];
         p.max_width_math = s->r->phase_width[phase];
+        p.fit_math = s->r->formula_fit;
         p.corpus_dir = s->r->corpus;
         p.bank_dir = s->r->bank;
         p.math_fallback = true;

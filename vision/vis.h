@@ -426,14 +426,23 @@ typedef struct vis_nano_recog vis_nano_recog;
 ocr_status vis_nano_recog_load(vis_nano_recog **out, const char *dir, ocr_err *e);
 void vis_nano_recog_destroy(vis_nano_recog **r);
 /* Text of a crop: gray [h][stride] (0 = ink), any size. The crop is
- * trimmed to its ink, scaled to the model's height (text or formula), and
- * lines wider than the model's width are cut at blank columns and read
- * piece by piece. *text is malloc'd UTF-8 (caller frees). *conf, if conf
+ * trimmed to its ink, scaled to the model's height (text or formula);
+ * text lines wider than the model's width are cut at word gaps
+ * (vis_nano_cut_at) and read piece by piece, formulas wider than it are
+ * scaled down to fit it (cutting one breaks its structure). *text is malloc'd UTF-8 (caller frees). *conf, if conf
  * is non-NULL, receives the confidence: the mean probability the model gave
  * the tokens it emitted (end of text included), over all pieces, in [0, 1];
  * -1 for a crop without ink (nothing was read). */
 ocr_status vis_nano_recognize(vis_nano_recog *r, const uint8_t *gray, int w, int h, int stride,
                               bool formula, char **text, float *conf, ocr_err *e);
+
+/* Where vis_nano_recognize cuts a line wider than the model: col[W] holds
+ * the ink per column at height H, the piece starts at `start` and may be
+ * maxW wide. Returns the first column of the next piece, in the middle of
+ * the widest blank run of the piece's last third (a word gap, not a gap
+ * between letters; the rightmost of equals), else at the emptiest column.
+ * *gap: the run is a word space wide (≥ H/6), so the texts join with one. */
+int vis_nano_cut_at(const double *col, int W, int start, int maxW, int H, bool *gap);
 
 /* Balance the braces of malloc'd LaTeX *s in place (formula reads end
  * with it): a '}' with no open group is dropped, groups still open at the

@@ -143,6 +143,7 @@ static ocr_status read_piece(vis_nano_recog *r, lm_state *st, const float *ink, 
 typedef struct {
     float *ink;
     int H, W;
+    bool space; /* a word gap before this piece (pieces after the first) */
 } nano_cut;
 typedef struct {
     nano_cut *v;
@@ -156,7 +157,7 @@ static void cut_list_free(cut_list *l)
     memset(l, 0, sizeof *l);
 }
 
-static ocr_status cut_push(cut_list *l, float *ink, int H, int W, ocr_err *e)
+static ocr_status cut_push(cut_list *l, float *ink, int H, int W, bool space, ocr_err *e)
 {
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 4;
@@ -168,8 +169,41 @@ static ocr_status cut_push(cut_list *l, float *ink, int H, int W, ocr_err *e)
         l->v = v;
         l->cap = cap;
     }
-    l->v[l->n++] = (nano_cut){ink, H, W};
+    l->v[l->n++] = (nano_cut){ink, H, W, space};
     return OCR_OK;
+}
+
+/* The cut in the middle of the widest blank run of the last third of the
+ * piece: a word gap, not the gap between two letters (a cut there reads
+ * as two words). A run of a word space's width (a sixth of the height)
+ * sets *gap; without a blank column the emptiest one is taken. */
+int vis_nano_cut_at(const double *col, int W, int start, int maxW, int H, bool *gap)
+{
+    const double blank = 0.02 * H;
+    int lo = start + maxW * 2 / 3, hi = start + maxW; /* cut in [lo, hi] */
+    if (hi > W - 1) hi = W - 1;
+    int best = -1, bestw = 0;
+    for (int x = lo; x <= hi;) {
+        if (col[x] > blank) {
+            x++;
+            continue;
+        }
+        int x0 = x, x1 = x;
+        while (x1 + 1 < W && col[x1 + 1] <= blank) x1++;
+        while (x0 > start && col[x0 - 1] <= blank) x0--;
+        int mid = (x0 + x1 + 1) / 2, rw = x1 - x0 + 1;
+        if (mid > hi) mid = hi;
+        if (mid < lo) mid = lo;
+        if (rw >= bestw) best = mid, bestw = rw;
+        x = x1 + 1;
+    }
+    *gap = best >= 0 && bestw * 6 >= H;
+    if (best >= 0) return best;
+    double bv = INFINITY;
+    best = hi;
+    for (int x = hi - 1; x >= lo; x--)
+        if (col[x] < bv - 1e-6) bv = col[x], best = x;
+    return best;
 }
 
 /* Trim the crop to its ink, scale it to the model's height (text or
@@ -208,12 +242,22 @@ static ocr_status cut_crop(const vis_nano_recog *r, const uint8_t *gray, int w, 
     double scale = (double)H / bh;
     int W = (int)lround(bw * scale);
     if (W < 16) W = 16;
-    float *ink = malloc(sizeof(float) * (size_t)H * (W + 8));
+    /* A formula cut in pieces loses its structure (a \frac or \left( split
+     * in two), so one wider than the model is scaled down to fit it
+     * instead, at the top of a full-height canvas as training batches hold
+     * such samples (train/trn_data.c). Text lines are cut at word gaps. */
+    int Hs = H;
+    if (formula && W > maxW) {
+        Hs = (int)lround(H * (double)maxW / W);
+        if (Hs < 8) Hs = 8;
+        W = maxW;
+    }
+    float *ink = calloc((size_t)H * (W + 8), sizeof(float));
     if (!ink) return ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
     /* Resample the whole box (pixels outside the image read as paper). */
     {
-        double fx = (double)bw / W, fy = (double)bh / H;
-        for (int y = 0; y < H; y++)
+        double fx = (double)bw / W, fy = (double)bh / Hs;
+        for (int y = 0; y < Hs; y++)
             for (int x = 0; x < W; x++) {
                 double acc = 0, wt = 0;
                 double sy0 = by + y * fy, sy1 = by + (y + 1) * fy, sx0 = bx + x * fx, sx1 = bx + (x + 1) * fx;
@@ -233,22 +277,24 @@ static ocr_status cut_crop(const vis_nano_recog *r, const uint8_t *gray, int w, 
                 ink[(size_t)y * W + x] = wt > 0 ? (float)(acc / wt) : 0.0f;
             }
     }
-    /* Cut into pieces of at most maxW columns at the emptiest column of the
-     * last third of each piece (word gaps). */
+    /* Cut into pieces of at most maxW columns (vis_nano_cut_at). */
     ocr_status rc = OCR_OK;
+    double *col = malloc(sizeof(double) * (size_t)W);
+    if (!col) {
+        free(ink);
+        return ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
+    }
+    for (int x = 0; x < W; x++) {
+        double sum = 0;
+        for (int y = 0; y < H; y++) sum += ink[(size_t)y * W + x];
+        col[x] = sum;
+    }
     int start = 0;
+    bool space = false;
     while (rc == OCR_OK && start < W) {
         int end = W;
-        if (W - start > maxW) {
-            int best = start + maxW, lo2 = start + maxW * 2 / 3;
-            double bv = INFINITY;
-            for (int x = start + maxW - 1; x >= lo2; x--) {
-                double sum = 0;
-                for (int y = 0; y < H; y++) sum += ink[(size_t)y * W + x];
-                if (sum < bv - 1e-6) bv = sum, best = x;
-            }
-            end = best;
-        }
+        bool gap = false;
+        if (W - start > maxW) end = vis_nano_cut_at(col, W, start, maxW, H, &gap);
         int pw = end - start, PW = (pw + 7) / 8 * 8;
         if (PW < 16) PW = 16;
         float *piece = malloc(sizeof(float) * (size_t)H * PW);
@@ -259,9 +305,11 @@ static ocr_status cut_crop(const vis_nano_recog *r, const uint8_t *gray, int w, 
         for (int y = 0; y < H; y++)
             for (int x = 0; x < PW; x++)
                 piece[(size_t)y * PW + x] = x < pw ? ink[(size_t)y * W + start + x] : 0.0f;
-        rc = cut_push(out, piece, H, PW, e);
+        rc = cut_push(out, piece, H, PW, space, e);
         start = end;
+        space = gap;
     }
+    free(col);
     free(ink);
     return rc;
 }
@@ -296,14 +344,15 @@ ocr_status vis_latex_balance(char **s, ocr_err *e)
     return OCR_OK;
 }
 
-/* Append a piece's text to *acc (a space between pieces unless one is there). */
-static ocr_status join_text(char **acc, size_t *alen, const char *t, ocr_err *e)
+/* Append a piece's text to *acc: a space before it when the cut was at a
+ * word gap (unless one is there already), none inside a word. */
+static ocr_status join_text(char **acc, size_t *alen, const char *t, bool space, ocr_err *e)
 {
     size_t tl = strlen(t);
     char *n2 = realloc(*acc, *alen + tl + 2);
     if (!n2) return ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
     *acc = n2;
-    if (*alen > 0 && tl > 0 && n2[*alen - 1] != ' ' && t[0] != ' ') n2[(*alen)++] = ' ';
+    if (space && *alen > 0 && tl > 0 && n2[*alen - 1] != ' ' && t[0] != ' ') n2[(*alen)++] = ' ';
     memcpy(n2 + *alen, t, tl);
     *alen += tl;
     n2[*alen] = 0;
@@ -326,7 +375,7 @@ static ocr_status recognize_with(vis_nano_recog *r, lm_state *st, const uint8_t 
     for (int i = 0; rc == OCR_OK && i < cl.n; i++) {
         char *t = NULL;
         rc = read_piece(r, st, cl.v[i].ink, cl.v[i].H, cl.v[i].W, formula, &t, &psum, &np, e);
-        if (rc == OCR_OK && t) rc = join_text(&acc, &alen, t, e);
+        if (rc == OCR_OK && t) rc = join_text(&acc, &alen, t, cl.v[i].space, e);
         free(t);
     }
     cut_list_free(&cl);
@@ -666,7 +715,7 @@ ocr_status vis_nano_recognize_many(vis_nano_recog *r, const vis_nano_crop *crops
                 char *t = NULL;
                 size_t tl = 0;
                 rci = tok_decode(r->tok, q->out, (size_t)nt, true, &t, &tl, &j.errs[i]);
-                if (rci == OCR_OK) rci = join_text(&acc, &alen, t, &j.errs[i]);
+                if (rci == OCR_OK) rci = join_text(&acc, &alen, t, j.cuts[i].v[p].space, &j.errs[i]);
                 free(t);
             }
             if (rci == OCR_OK && formula) rci = vis_latex_balance(&acc, &j.errs[i]);
