@@ -28,9 +28,10 @@ int cli_layout_main(int argc, char **argv);  /* vlocr layout [--overlay PNG] FIL
 int cli_recognize_main(int argc, char **argv); /* vlocr recognize [--region K] IMAGE... */
 /* Read each of n inputs (paths, "-" = stdin) as one region crop (region
  * line|cell|formula) with the vlocr-nano model in `model`; print one result
- * per input in order; fmt NULL, "txt" or "latex". Returns a CLI_EXIT_ code.
+ * per input in order; fmt NULL, "txt" or "latex"; beam: the beam width
+ * (0: the recogniser's default for the region). Returns a CLI_EXIT_ code.
  * Shared by `vlocr recognize` and `vlocr --region`. */
-int cli_recognize_files(const char *model, const char *region, const char *fmt, int n,
+int cli_recognize_files(const char *model, const char *region, const char *fmt, int beam, int n,
                         char **paths);
 
 /* Decode every page of `path`; on failure print the reason naming the file

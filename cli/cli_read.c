@@ -60,6 +60,8 @@ static void usage(FILE *f)
             "  --exclude GLOB       skip matching files and directories (repeatable)\n"
             "  --pages LIST         pages of multi-page inputs, e.g. 1-5,9 or 3- (1-based)\n"
             "  --force              redo documents whose outputs already exist\n"
+            "  --beam N             vlocr-nano: beam width for formulas (default 1 = greedy)\n"
+            "  --beam-text N        vlocr-nano: beam width for text lines and cells (default 1)\n"
             "  --inverted-text      vlocr-nano: also read light text on dark grounds (banners,\n"
             "                       dark heading bars), off by default (pipeline/README.md)\n"
             "  -q, --quiet          no progress display and no summary\n"
@@ -101,6 +103,8 @@ enum {
     OPT_PAGES,
     OPT_FORCE,
     OPT_INVERT,
+    OPT_BEAM,
+    OPT_BEAM_TEXT,
 };
 
 #define MAX_GLOBS 64
@@ -120,6 +124,7 @@ typedef struct {
     int jobs;
     bool force, quiet;
     bool invert;     /* --inverted-text: read light text on dark grounds */
+    int beam, beam_text; /* --beam, --beam-text (0: the recogniser's defaults) */
     const char *include[MAX_GLOBS], *exclude[MAX_GLOBS];
     int n_include, n_exclude;
     pipe_pages pages;
@@ -376,6 +381,8 @@ static ocr_status nano_state_create(void *ctx, int worker, void **state, ocr_err
     pipe_nano_params p = pipe_nano_default_params();
     p.threads = c->o->jobs > 1 ? 1 : 0;
     p.lay.invert = c->o->invert;
+    p.beam_formula = c->o->beam;
+    p.beam_text = c->o->beam_text;
     pipe_nano *n = NULL;
     ocr_status rc = pipe_nano_create(&n, c->o->model, &p, e);
     *state = n;
@@ -609,6 +616,8 @@ int cli_read_main(int argc, char **argv)
         {"pages", required_argument, NULL, OPT_PAGES},
         {"force", no_argument, NULL, OPT_FORCE},
         {"inverted-text", no_argument, NULL, OPT_INVERT},
+        {"beam", required_argument, NULL, OPT_BEAM},
+        {"beam-text", required_argument, NULL, OPT_BEAM_TEXT},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -710,6 +719,12 @@ int cli_read_main(int argc, char **argv)
         }
         case OPT_FORCE: o.force = true; break;
         case OPT_INVERT: o.invert = true; break;
+        case OPT_BEAM:
+            if (!parse_int("--beam", optarg, 1, 64, &o.beam)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_BEAM_TEXT:
+            if (!parse_int("--beam-text", optarg, 1, 64, &o.beam_text)) return CLI_EXIT_USAGE;
+            break;
         case 'q': o.quiet = true; break;
         case 'v': o.verbose++; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
@@ -723,7 +738,9 @@ int cli_read_main(int argc, char **argv)
             fprintf(stderr, "vlocr: --region prints to stdout (no -o, --overlay)\n");
             return CLI_EXIT_USAGE;
         }
-        return cli_recognize_files(o.model, region, fmt_arg, argc - optind, argv + optind);
+        return cli_recognize_files(o.model, region, fmt_arg,
+                                   strcmp(region, "formula") == 0 ? o.beam : o.beam_text, argc - optind,
+                                   argv + optind);
     }
     if (fmt_arg && !parse_formats(&o, fmt_arg)) return CLI_EXIT_USAGE;
 

@@ -54,7 +54,7 @@ static uint8_t *load_plane(const char *path, int *w, int *h)
     return plane;
 }
 
-int cli_recognize_files(const char *model, const char *region, const char *fmt, int n,
+int cli_recognize_files(const char *model, const char *region, const char *fmt, int beam, int n,
                         char **paths)
 {
     bool formula = strcmp(region, "formula") == 0;
@@ -80,6 +80,9 @@ int cli_recognize_files(const char *model, const char *region, const char *fmt, 
         cli_report(model, &e);
         return CLI_EXIT_FAIL;
     }
+    if (beam > 0)
+        vis_nano_recog_set_beam(r, formula ? vis_nano_recog_beam(r, false) : beam,
+                                formula ? beam : vis_nano_recog_beam(r, true));
     uint8_t **planes = calloc((size_t)n, sizeof *planes);
     vis_nano_crop *crops = calloc((size_t)n, sizeof *crops);
     int *slot = calloc((size_t)n, sizeof *slot);
@@ -143,11 +146,20 @@ int cli_recognize_main(int argc, char **argv)
     const char *model = "models/vlocr-nano", *region = "line", *fmt = NULL;
     const char *env = getenv("VLOCR_MODEL");
     if (env && *env) model = env;
-    int first = argc;
+    int first = argc, beam = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) model = argv[++i];
         else if (strcmp(argv[i], "--region") == 0 && i + 1 < argc) region = argv[++i];
         else if (strcmp(argv[i], "-f") == 0 && i + 1 < argc) fmt = argv[++i];
+        else if (strcmp(argv[i], "--beam") == 0 && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 64) {
+                fprintf(stderr, "vlocr recognize: --beam: '%s' is not a width 1..64\n", argv[i]);
+                return CLI_EXIT_USAGE;
+            }
+            beam = (int)v;
+        }
         else if (argv[i][0] == '-' && argv[i][1] != 0) {
             fprintf(stderr, "vlocr recognize: unknown option '%s'\n", argv[i]);
             return CLI_EXIT_USAGE;
@@ -157,8 +169,8 @@ int cli_recognize_main(int argc, char **argv)
         }
     }
     if (first >= argc) {
-        fprintf(stderr, "usage: vlocr recognize [--model DIR] [--region line|cell|formula] [-f txt|latex|tsv] IMAGE... | -\n");
+        fprintf(stderr, "usage: vlocr recognize [--model DIR] [--region line|cell|formula] [--beam N] [-f txt|latex|tsv] IMAGE... | -\n");
         return CLI_EXIT_USAGE;
     }
-    return cli_recognize_files(model, region, fmt, argc - first, argv + first);
+    return cli_recognize_files(model, region, fmt, beam, argc - first, argv + first);
 }

@@ -333,6 +333,24 @@ float lm_logsumexp(const float *x, int n);
 int32_t lm_sample(float *logits, int vocab, const lm_gen_params *p,
                   ocr_rng *rng, float *scratch, int32_t *iscratch);
 
+/* Copy src's cache (its n_past positions) into dst, a state of the same
+ * model and max_pos: dst then continues src's sequence. */
+ocr_status lm_state_copy(lm_state *dst, const lm_state *src, ocr_err *e);
+
+/* Beam search (language/lm_beam.c): prefill the prompt into st[0], then keep
+ * the `beam` (1..64) best partial reads by summed token log-probability;
+ * the result is the best finished read by sum / length^length_alpha (1: the
+ * mean log-probability per token; 0: the sum). st: 2 × beam states of one
+ * model and max_pos. From p: max_new_tokens, stop_ids, the loop detector
+ * (a looping read finishes, cut to its first copy and scored so) and
+ * track_prob (mean_prob of the read); sampling and n-gram fields are not
+ * used. beam 1 picks the tokens greedy lm_generate picks (a loop comes
+ * back already cut to its first copy). */
+ocr_status lm_beam_search(lm_state **st, int beam, float length_alpha, const lm_gen_params *p,
+                          const int32_t *prompt, const uint8_t *img_mask, const float *img_rows,
+                          int n_img_rows, int n_prompt, int32_t *out, int cap, lm_gen_result *res,
+                          ocr_err *e);
+
 /* Prefill prompt ids [n_prompt] (with image rows as in lm_embed) into a
  * reset state, then generate up to min(cap, max_new_tokens) tokens into out
  * with the KV cache. step_logits, if non-NULL, receives [cap, vocab]: the

@@ -1001,6 +1001,7 @@ typedef struct {
     int threads;
     bool batch;        /* crops of a page through vis_nano_recognize_many
                           (true); false: vis_nano_recognize crop by crop */
+    int beam_text, beam_formula; /* beam widths (0: the recogniser's defaults) */
 } pipe_nano_params;
 
 pipe_nano_params pipe_nano_default_params(void);

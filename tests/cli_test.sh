@@ -180,6 +180,10 @@ if [ -f models/vlocr-nano/model.safetensors ] && [ -f models/vlocr-nano/config.j
         expect 2 "--region is line, cell or formula" "bad --region" -- "$BIN" --region page "$T/nano/line-000000.png"
         expect 2 "txt, latex or tsv" "--region with -f md" -- "$BIN" --region formula -f md "$T/nano/line-000000.png"
         expect 0 "[^[:space:]]" "vlocr recognize (same reader)" -- "$BIN" recognize --region line "$T/nano/line-000000.png"
+        expect 0 "[^[:space:]]" "--region formula --beam 4: a read" -- "$BIN" --region formula --beam 4 samples/formula.png
+        expect 0 "[^[:space:]]" "recognize --beam 3 on a line" -- "$BIN" recognize --region line --beam 3 "$T/nano/line-000000.png"
+        expect 2 "--beam" "--beam 0 refused" -- "$BIN" --region formula --beam 0 samples/formula.png
+        expect 2 "--beam" "recognize --beam 65 refused" -- "$BIN" recognize --region line --beam 65 "$T/nano/line-000000.png"
         expect 1 "/nonexistent/model.*config.json" "recognize with a missing model dir" -- "$BIN" recognize --model /nonexistent/model --region line "$T/nano/line-000000.png"
         mkdir -p "$T/emptymodel"
         expect 1 "emptymodel.*config.json" "recognize with an empty model dir" -- "$BIN" --region line --model "$T/emptymodel" "$T/nano/line-000000.png"

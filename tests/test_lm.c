@@ -719,6 +719,126 @@ static void test_fixtures(void)
     }
 }
 
+/* Sum of the log-probabilities of seq [n] after the prompt, by one
+ * forward pass over the whole sequence (no cache reuse). */
+static double seq_logprob(lm_state *st, const int32_t *prompt, int np, const int32_t *seq, int n)
+{
+    const int V = st->m->vocab, T = np + n;
+    int32_t ids[64];
+    float *lg = malloc(sizeof(float) * (size_t)T * V);
+    memcpy(ids, prompt, sizeof(int32_t) * (size_t)np);
+    memcpy(ids + np, seq, sizeof(int32_t) * (size_t)n);
+    ocr_err e = {0};
+    lm_state_reset(st);
+    double sum = 0;
+    if (lg && lm_forward(st, ids, NULL, NULL, 0, T, LM_LOGITS_ALL, lg, &e) == OCR_OK)
+        for (int i = 0; i < n; i++) {
+            const float *row = lg + (size_t)(np - 1 + i) * V;
+            sum += row[seq[i]] - lm_logsumexp(row, V);
+        }
+    else
+        sum = NAN;
+    free(lg);
+    return sum;
+}
+
+/* Beam search: copied states continue alike; beam 1 is greedy; a beam as
+ * wide as every partial read finds the best read by brute force. */
+static void test_beam(void)
+{
+    ocr_lm_config c = tiny_cfg(true, false, false, "greedy", "softmax");
+    lm_model *m = make_model(&c, OCR_DT_F32, 7);
+    enum { NS = 50 };
+    lm_state *st[NS];
+    for (int i = 0; i < NS; i++) st[i] = make_state(m, 64, 0);
+    ocr_err e = {0};
+    const int32_t prompt[8] = {0, 11, 23, 35, 47, 59, 71, 83};
+    const int V = m->vocab;
+    float *l1 = malloc(sizeof(float) * V), *l2 = malloc(sizeof(float) * V), *l3 = malloc(sizeof(float) * V);
+
+    /* Copy: the copy decodes as the original, and stays its own. */
+    lm_forward(st[0], prompt, NULL, NULL, 0, 8, LM_LOGITS_NONE, NULL, &e);
+    TST_CHECK(lm_state_copy(st[1], st[0], &e) == OCR_OK && st[1]->n_past == 8, "copy: %s", e.msg);
+    lm_decode(st[0], 5, l1, &e);
+    lm_decode(st[1], 5, l2, &e);
+    TST_CHECK(!memcmp(l1, l2, sizeof(float) * V), "copied state decodes the same logits");
+    lm_decode(st[0], 6, l1, &e);
+    lm_decode(st[1], 7, l2, &e);
+    const int32_t p57[10] = {0, 11, 23, 35, 47, 59, 71, 83, 5, 7};
+    lm_state_reset(st[2]);
+    lm_forward(st[2], p57, NULL, NULL, 0, 10, LM_LOGITS_LAST, l3, &e);
+    float md = 0;
+    for (int v = 0; v < V; v++) md = fmaxf(md, fabsf(l2[v] - l3[v]));
+    TST_CHECK(md < 1e-4f, "copy after the original went on: |dlogit| %g", md);
+    lm_model *m2 = make_model(&c, OCR_DT_F32, 8);
+    lm_state *other = make_state(m2, 64, 0);
+    TST_CHECK(lm_state_copy(other, st[0], &e) == OCR_E_ARG, "copy across models refused: %s", e.msg);
+    lm_state_destroy(&other);
+    lm_model_destroy(&m2);
+
+    /* Beam 1 = greedy lm_generate. */
+    lm_gen_params p = lm_gen_default_params();
+    p.ngram_size = 0;
+    p.loop_max_period = 0;
+    p.max_new_tokens = 30;
+    int32_t stop = 1;
+    p.stop_ids = &stop;
+    p.n_stop = 1;
+    int32_t g[40], b[40];
+    lm_gen_result rg, rb;
+    TST_CHECK(lm_generate(st[0], &p, prompt, NULL, NULL, 0, 8, g, 40, NULL, &rg, &e) == OCR_OK, "greedy: %s", e.msg);
+    TST_CHECK(lm_beam_search(st, 1, 1.0f, &p, prompt, NULL, NULL, 0, 8, b, 40, &rb, &e) == OCR_OK, "beam 1: %s",
+              e.msg);
+    TST_CHECK(rg.n_tokens == rb.n_tokens && rg.reason == rb.reason &&
+                  !memcmp(g, b, sizeof(int32_t) * (size_t)rg.n_tokens),
+              "beam 1 reads as greedy: %d/%d tokens, reasons %d/%d", rb.n_tokens, rg.n_tokens, rb.reason,
+              rg.reason);
+    /* Wider beams: a read that ends, and a confidence. */
+    p.track_prob = true;
+    TST_CHECK(lm_beam_search(st, 4, 1.0f, &p, prompt, NULL, NULL, 0, 8, b, 40, &rb, &e) == OCR_OK &&
+                  rb.n_tokens >= 1 && rb.n_tokens <= 30 && rb.mean_prob > 0 && rb.mean_prob <= 1,
+              "beam 4: %d tokens, reason %d, mean prob %g", rb.n_tokens, rb.reason, rb.mean_prob);
+    TST_CHECK(lm_beam_search(st, 0, 1.0f, &p, prompt, NULL, NULL, 0, 8, b, 40, &rb, &e) == OCR_E_ARG,
+              "beam 0 refused: %s", e.msg);
+    for (int i = 0; i < NS; i++) lm_state_destroy(&st[i]);
+    lm_model_destroy(&m);
+
+    /* Brute force on a 4-token vocabulary, reads of up to 3 tokens (stop =
+     * 1): a beam of 16 keeps every partial read, so with length_alpha 0
+     * (plain sum, an exact bound) it must return the best of all. */
+    c.vocab_size = 4;
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        m = make_model(&c, OCR_DT_F32, 100 + seed);
+        for (int i = 0; i < 32; i++) st[i] = make_state(m, 64, 0);
+        const int32_t pr[3] = {0, 2, 3};
+        p.max_new_tokens = 3;
+        p.track_prob = false;
+        double best = -INFINITY;
+        int32_t bs[3] = {0};
+        int bn = 0;
+        for (int n = 1; n <= 3; n++)
+            for (int code = 0; code < (1 << (2 * n)); code++) {
+                int32_t sq[3];
+                int ok = 1;
+                for (int i = 0; i < n; i++) sq[i] = (code >> (2 * i)) & 3;
+                for (int i = 0; i < n - 1; i++) ok &= sq[i] != 1;
+                if (!ok || (n < 3 && sq[n - 1] != 1)) continue; /* ends with stop or at 3 */
+                double lp = seq_logprob(st[0], pr, 3, sq, n);
+                if (lp > best) best = lp, bn = n, memcpy(bs, sq, sizeof sq);
+            }
+        TST_CHECK(lm_beam_search(st, 16, 0.0f, &p, pr, NULL, NULL, 0, 3, b, 3, &rb, &e) == OCR_OK, "beam 16: %s",
+                  e.msg);
+        double got = seq_logprob(st[0], pr, 3, b, rb.n_tokens);
+        TST_CHECK(got >= best - 1e-5, "seed %d: beam read (%d tokens) log-prob %.6f, best %.6f (%d tokens: %d %d %d)",
+                  (int)seed, rb.n_tokens, got, best, bn, bs[0], bs[1], bs[2]);
+        for (int i = 0; i < 32; i++) lm_state_destroy(&st[i]);
+        lm_model_destroy(&m);
+    }
+    free(l1);
+    free(l2);
+    free(l3);
+}
+
 int main(void)
 {
     TST_RUN(test_mla_absorbed_vs_naive);
@@ -730,6 +850,7 @@ int main(void)
     TST_RUN(test_loop);
     TST_RUN(test_sampling);
     TST_RUN(test_generate);
+    TST_RUN(test_beam);
     TST_RUN(test_load_roundtrip);
     TST_RUN(test_kv_bytes);
     TST_RUN(test_fixtures);

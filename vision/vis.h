@@ -425,6 +425,10 @@ typedef struct vis_nano_recog vis_nano_recog;
 
 ocr_status vis_nano_recog_load(vis_nano_recog **out, const char *dir, ocr_err *e);
 void vis_nano_recog_destroy(vis_nano_recog **r);
+/* Beam widths for text (lines, cells) and formulas, 1..64 (default 1:
+ * greedy). Wider beams read crops one at a time, beams as the batch. */
+void vis_nano_recog_set_beam(vis_nano_recog *r, int text, int formula);
+int vis_nano_recog_beam(const vis_nano_recog *r, bool formula);
 /* Text of a crop: gray [h][stride] (0 = ink), any size. The crop is
  * trimmed to its ink, scaled to the model's height (text or formula);
  * text lines wider than the model's width are cut at word gaps

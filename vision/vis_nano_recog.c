@@ -26,6 +26,8 @@ struct vis_nano_recog {
     int max_pos;
     tok_tokenizer *tok;
     int max_new;
+    int beam[2];                 /* beam width: [0] text, [1] formulas (1: greedy) */
+    lm_state *beam_st[128];      /* 2 × beam states, made on first use */
 };
 
 void vis_nano_recog_destroy(vis_nano_recog **pr)
@@ -35,6 +37,7 @@ void vis_nano_recog_destroy(vis_nano_recog **pr)
     vis_nano_destroy(&r->enc);
     for (int i = 0; i < NANO_MAX_WORKERS; i++) lm_state_destroy(&r->st[i]);
     for (int i = 0; i < 64; i++) lm_state_destroy(&r->bst[i]);
+    for (int i = 0; i < 128; i++) lm_state_destroy(&r->beam_st[i]);
     lm_model_destroy(&r->lm);
     tok_destroy(&r->tok);
     free(r);
@@ -58,6 +61,7 @@ ocr_status vis_nano_recog_load(vis_nano_recog **out, const char *dir, ocr_err *e
         ocr_st_close(&st);
     }
     r->max_new = 256;
+    r->beam[0] = r->beam[1] = 1;
     if (rc == OCR_OK) {
         /* Room for the tallest, widest crop plus the text (c is only
          * known once its config has loaded). */
@@ -72,6 +76,17 @@ ocr_status vis_nano_recog_load(vis_nano_recog **out, const char *dir, ocr_err *e
     }
     *out = r;
     return OCR_OK;
+}
+
+void vis_nano_recog_set_beam(vis_nano_recog *r, int text, int formula)
+{
+    r->beam[0] = text < 1 ? 1 : text > 64 ? 64 : text;
+    r->beam[1] = formula < 1 ? 1 : formula > 64 ? 64 : formula;
+}
+
+int vis_nano_recog_beam(const vis_nano_recog *r, bool formula)
+{
+    return r->beam[formula];
 }
 
 /* Generation settings for a crop: greedy, no n-gram ban, and a loop guard
@@ -118,7 +133,14 @@ static ocr_status read_piece(vis_nano_recog *r, lm_state *st, const float *ink, 
         gp.max_new_tokens = r->max_new;
         gp.stop_ids = &stop;
         gp.n_stop = 1;
-        rc = lm_generate(st, &gp, ids, mask, rows, n_img, np, out, r->max_new, NULL, &res, e);
+        const int beam = r->beam[formula];
+        for (int i = 0; beam > 1 && rc == OCR_OK && i < 2 * beam; i++)
+            if (!r->beam_st[i]) rc = lm_state_create(&r->beam_st[i], r->lm, r->max_pos, 0, e);
+        if (rc == OCR_OK && beam > 1)
+            rc = lm_beam_search(r->beam_st, beam, 1.0f, &gp, ids, mask, rows, n_img, np, out, r->max_new,
+                                &res, e);
+        else if (rc == OCR_OK)
+            rc = lm_generate(st, &gp, ids, mask, rows, n_img, np, out, r->max_new, NULL, &res, e);
     }
     if (rc == OCR_OK) {
         int n = res.n_tokens;
@@ -634,6 +656,21 @@ ocr_status vis_nano_recognize_many(vis_nano_recog *r, const vis_nano_crop *crops
     if (n == 0) return OCR_OK;
     for (int i = 0; i < n; i++) texts[i] = NULL;
     for (int i = 0; confs && i < n; i++) confs[i] = -1.0f;
+    if (r->beam[formula] > 1) {
+        /* Beam search reads one crop at a time (its beams are the batch). */
+        ocr_status first = OCR_OK;
+        for (int i = 0; i < n; i++) {
+            ocr_err ei = {0};
+            ocr_status rci = recognize_with(r, r->st[0], crops[i].gray, crops[i].w, crops[i].h,
+                                            crops[i].stride, formula, &texts[i], confs ? &confs[i] : NULL, &ei);
+            if (rcs) rcs[i] = rci;
+            if (rci != OCR_OK && first == OCR_OK) {
+                first = rci;
+                if (e) *e = ei;
+            }
+        }
+        return first;
+    }
     if (threads < 1) threads = ocr_blas_get_threads();
     if (threads > NANO_MAX_WORKERS) threads = NANO_MAX_WORKERS;
     const vis_nano_config *c = vis_nano_cfg(r->enc);
