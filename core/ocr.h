@@ -418,7 +418,18 @@ typedef struct {
 
 void ocr_buf_put(ocr_buf *b, const char *s, size_t n);
 void ocr_buf_puts(ocr_buf *b, const char *s);
+void ocr_buf_putc(ocr_buf *b, char c);
 void ocr_buf_printf(ocr_buf *b, const char *fmt, ...) OCR_PRINTF(2, 3);
+/* Empty the text but keep the allocation (and `oom`) for reuse. */
+void ocr_buf_clear(ocr_buf *b);
+/* Cut the text to its first n bytes; no-op when it is not longer. */
+void ocr_buf_truncate(ocr_buf *b, size_t n);
+/* The text, "" while nothing was ever appended; valid until the next append. */
+const char *ocr_buf_cstr(const ocr_buf *b);
+/* Hand the text over (caller frees) and reset b to empty; `oom` is kept,
+ * so check it first. An empty buffer gives a malloc'd "", so NULL means
+ * an allocation failed (here, or before anything was stored). */
+char *ocr_buf_steal(ocr_buf *b);
 void ocr_buf_free(ocr_buf *b);
 
 /* -------------------------------------------------------------------- PRNG */

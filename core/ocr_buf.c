@@ -36,6 +36,8 @@ void ocr_buf_put(ocr_buf *b, const char *s, size_t n)
 
 void ocr_buf_puts(ocr_buf *b, const char *s) { ocr_buf_put(b, s, strlen(s)); }
 
+void ocr_buf_putc(ocr_buf *b, char c) { ocr_buf_put(b, &c, 1); }
+
 void ocr_buf_printf(ocr_buf *b, const char *fmt, ...)
 {
     char tmp[512];
@@ -60,6 +62,32 @@ void ocr_buf_printf(ocr_buf *b, const char *fmt, ...)
     va_end(ap);
     ocr_buf_put(b, space, (size_t)n);
     free(space);
+}
+
+void ocr_buf_clear(ocr_buf *b)
+{
+    b->n = 0;
+    if (b->p) b->p[0] = 0;
+}
+
+void ocr_buf_truncate(ocr_buf *b, size_t n)
+{
+    if (n < b->n) {
+        b->n = n;
+        b->p[n] = 0;
+    }
+}
+
+const char *ocr_buf_cstr(const ocr_buf *b) { return b->p ? b->p : ""; }
+
+char *ocr_buf_steal(ocr_buf *b)
+{
+    char *p = b->p;
+    /* A fresh "" rather than NULL so that NULL means only "out of memory". */
+    if (!p && !b->oom) p = calloc(1, 1);
+    b->p = NULL;
+    b->n = b->cap = 0;
+    return p;
 }
 
 void ocr_buf_free(ocr_buf *b)

@@ -81,6 +81,36 @@ static void test_buf(void)
     TST_CHECK(b.p == NULL && b.n == 0, "free resets");
 }
 
+static void test_buf_edit(void)
+{
+    ocr_buf b = {0};
+    TST_CHECK(strcmp(ocr_buf_cstr(&b), "") == 0, "cstr of an untouched buffer is \"\"");
+    char *e = ocr_buf_steal(&b);
+    TST_CHECK(e && e[0] == 0 && b.p == NULL, "steal of an empty buffer gives a fresh \"\"");
+    free(e);
+
+    ocr_buf_puts(&b, "abc");
+    ocr_buf_putc(&b, 'd');
+    TST_CHECK(b.n == 4 && strcmp(ocr_buf_cstr(&b), "abcd") == 0, "putc: '%s'", ocr_buf_cstr(&b));
+    ocr_buf_truncate(&b, 10);
+    TST_CHECK(b.n == 4 && strcmp(b.p, "abcd") == 0, "truncate past the end is a no-op");
+    ocr_buf_truncate(&b, 2);
+    TST_CHECK(b.n == 2 && strcmp(b.p, "ab") == 0, "truncate: '%s'", b.p);
+    char *keep = b.p;
+    ocr_buf_clear(&b);
+    TST_CHECK(b.n == 0 && b.p == keep && strcmp(ocr_buf_cstr(&b), "") == 0,
+              "clear empties but keeps the allocation");
+    ocr_buf_puts(&b, "xy");
+    char *s = ocr_buf_steal(&b);
+    TST_CHECK(s && strcmp(s, "xy") == 0, "steal hands the text over");
+    TST_CHECK(b.p == NULL && b.n == 0 && b.cap == 0, "steal resets the buffer");
+    free(s);
+
+    b.oom = true; /* as after a failed allocation */
+    TST_CHECK(ocr_buf_steal(&b) == NULL && b.oom, "steal after OOM with nothing stored is NULL");
+    ocr_buf_free(&b);
+}
+
 static void test_dtype_names(void)
 {
     ocr_dtype dt;
@@ -585,6 +615,7 @@ int main(void)
 {
     TST_RUN(test_err_and_arena);
     TST_RUN(test_buf);
+    TST_RUN(test_buf_edit);
     TST_RUN(test_dtype_names);
     TST_RUN(test_st_roundtrip);
     TST_RUN(test_st_hostile);

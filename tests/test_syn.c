@@ -680,17 +680,17 @@ static void test_eval_exclusion(void)
     syn_rng r;
     syn_rng_init(&r, 1, 0);
     for (int i = 0; i < 2000; i++) {
-        syn_str f = {0};
+        ocr_buf f = {0};
         syn_formula_random(&r, &f, i % 2);
         char *norm = NULL;
-        if (syn_latex_normalize(syn_str_cstr(&f), &norm, NULL) == OCR_OK) {
+        if (syn_latex_normalize(ocr_buf_cstr(&f), &norm, NULL) == OCR_OK) {
             char *k = strip_ws(norm);
             if (k && bsearch(&k, keys, nk, sizeof *keys, cmp_str)) hits++;
             free(k);
             checked++;
         }
         free(norm);
-        syn_str_free(&f);
+        ocr_buf_free(&f);
     }
     TST_CHECK(checked > 10000, "checked %zu corpus and generated formulas", checked);
     TST_CHECK(hits == 0, "no eval formula in the bank sources (%zu hits)", hits);
@@ -706,12 +706,12 @@ static void test_generated_formulas(void)
     syn_rng_init(&r, 5, 0);
     int ok = 0, n = 3000;
     for (int i = 0; i < n; i++) {
-        syn_str f = {0};
+        ocr_buf f = {0};
         syn_formula_random(&r, &f, i % 3 == 0);
         char *norm = NULL;
-        ok += syn_latex_normalize(syn_str_cstr(&f), &norm, NULL) == OCR_OK && norm && *norm;
+        ok += syn_latex_normalize(ocr_buf_cstr(&f), &norm, NULL) == OCR_OK && norm && *norm;
         free(norm);
-        syn_str_free(&f);
+        ocr_buf_free(&f);
     }
     TST_CHECK(ok == n, "%d/%d generated formulas normalise", ok, n);
 }

@@ -74,29 +74,15 @@ double syn_rng_normal(syn_rng *r);                       /* N(0, 1) */
 int syn_rng_weighted(syn_rng *r, const double *w, int n);
 const char *syn_rng_pick(syn_rng *r, const char *const *list, int n);
 
-/* ----------------------------------------------------------------- strings */
+/* ------------------------------------------------------------------- UTF-8 */
 
-/* Growable string; zero-initialise. Allocation failure sets `oom` and
- * turns later appends into no-ops. */
-typedef struct {
-    char *s;
-    size_t n, cap;
-    bool oom;
-} syn_str;
-
-void syn_str_putn(syn_str *s, const char *p, size_t n);
-void syn_str_puts(syn_str *s, const char *p);
-void syn_str_putc(syn_str *s, char c);
-void syn_str_put_cp(syn_str *s, uint32_t codepoint); /* as UTF-8 */
-void syn_str_printf(syn_str *s, const char *fmt, ...) OCR_PRINTF(2, 3);
-void syn_str_clear(syn_str *s);
-void syn_str_truncate(syn_str *s, size_t n);
-const char *syn_str_cstr(const syn_str *s); /* "" when empty */
-char *syn_str_steal(syn_str *s);            /* caller frees; s is reset */
-void syn_str_free(syn_str *s);
+/* The generators build text in an ocr_buf (core/ocr.h); these helpers
+ * handle its UTF-8. */
 
 /* Decode one UTF-8 sequence: bytes used, or -1 when invalid. */
 int syn_utf8_decode(const char *p, size_t n, uint32_t *cp);
+/* Append one code point as UTF-8. */
+void syn_utf8_put(ocr_buf *b, uint32_t cp);
 /* Non-empty valid UTF-8 with visible ink and no control or invisible
  * format characters: what a ground-truth label must be. */
 bool syn_text_printable(const char *t);
@@ -145,13 +131,13 @@ typedef struct {
 
 /* A candidate text line (longer than one line: the renderer cuts it at a
  * word boundary to the width it draws), appended to `out`. */
-void syn_text_line(syn_rng *r, const syn_corpus *c, syn_str *out, syn_text_info *info);
+void syn_text_line(syn_rng *r, const syn_corpus *c, ocr_buf *out, syn_text_info *info);
 /* A table cell or short field: words, numbers, money, dates, codes. */
-void syn_text_cell(syn_rng *r, const syn_corpus *c, syn_str *out, syn_text_info *info);
+void syn_text_cell(syn_rng *r, const syn_corpus *c, ocr_buf *out, syn_text_info *info);
 /* Up to max_len bytes of a paragraph of source `src`, cut at word
  * boundaries, whitespace collapsed, invisible characters dropped. */
 void syn_text_snippet(syn_rng *r, const syn_corpus *c, int src, size_t min_len,
-                      size_t max_len, bool from_start, syn_str *out);
+                      size_t max_len, bool from_start, ocr_buf *out);
 /* Where to hyphenate word w[0..n) at a line end (0: don't). */
 size_t syn_text_hyphen_point(syn_rng *r, const char *w, size_t n);
 
@@ -320,7 +306,7 @@ ocr_status syn_degrade_chain(PIX **pix, const syn_degrade_params *d, double scal
 
 /* A random formula from a grammar, for constructs the corpus lacks
  * (matrices, cases, limits, long sums, decimals, units). Not normalised. */
-void syn_formula_random(syn_rng *r, syn_str *out, bool short_inline);
+void syn_formula_random(syn_rng *r, ocr_buf *out, bool short_inline);
 
 /* A math font setup: a LaTeX preamble that changes the look of math. */
 typedef struct {

@@ -211,26 +211,26 @@ static char *pick_formula(syn_rng *r, const syn_corpus *c, const syn_bank_params
                           size_t max_len)
 {
     for (int tries = 0; tries < 40; tries++) {
-        syn_str raw = {0};
+        ocr_buf raw = {0};
         if (!c || syn_rng_chance(r, p->p_generated)) {
             syn_formula_random(r, &raw, max_len < 60);
         } else {
             int src = syn_rng_weighted(r, FORM_W, SYN_N_FORM_SRC);
             size_t n = syn_corpus_n_formulas(c, src), len;
             if (n == 0) {
-                syn_str_free(&raw);
+                ocr_buf_free(&raw);
                 continue;
             }
             const char *f = syn_corpus_formula(c, src, (size_t)syn_rng_next(r) % n, &len);
             if (len > max_len * 2) {
-                syn_str_free(&raw);
+                ocr_buf_free(&raw);
                 continue;
             }
-            syn_str_putn(&raw, f, len);
+            ocr_buf_put(&raw, f, len);
         }
         char *norm = NULL;
-        bool ok = !raw.oom && syn_latex_normalize(syn_str_cstr(&raw), &norm, NULL) == OCR_OK;
-        syn_str_free(&raw);
+        bool ok = !raw.oom && syn_latex_normalize(ocr_buf_cstr(&raw), &norm, NULL) == OCR_OK;
+        ocr_buf_free(&raw);
         if (ok && strlen(norm) >= 1 && strlen(norm) <= max_len) return norm;
         free(norm);
     }
@@ -240,7 +240,7 @@ static char *pick_formula(syn_rng *r, const syn_corpus *c, const syn_bank_params
 /* Text for an inline-math line: the label keeps the characters as they are
  * printed (curly quotes, dashes), the TeX source escapes them. Returns
  * false for characters T1 cannot set. */
-static bool text_to_tex(const char *t, size_t n, syn_str *tex, syn_str *gt)
+static bool text_to_tex(const char *t, size_t n, ocr_buf *tex, ocr_buf *gt)
 {
     size_t i = 0;
     while (i < n) {
@@ -283,10 +283,10 @@ static bool text_to_tex(const char *t, size_t n, syn_str *tex, syn_str *gt)
             /* Latin-1 letters work through inputenc + T1; the rest does not. */
             if (c > 0xFF || (c >= 0x80 && c < 0xC0 && c != 0xA0)) return false;
         }
-        if (seq) syn_str_puts(tex, seq);
-        else syn_str_putn(tex, t + i, (size_t)k);
-        if (g) syn_str_puts(gt, g);
-        else syn_str_putn(gt, t + i, (size_t)k);
+        if (seq) ocr_buf_puts(tex, seq);
+        else ocr_buf_put(tex, t + i, (size_t)k);
+        if (g) ocr_buf_puts(gt, g);
+        else ocr_buf_put(gt, t + i, (size_t)k);
         i += (size_t)k;
     }
     return true;
@@ -296,11 +296,11 @@ static bool make_inline(syn_rng *r, const syn_corpus *c, const syn_bank_params *
 {
     static const double SRC_W[SYN_N_TEXT_SRC] = {0.3, 0.4, 0.2, 0.1};
     for (int tries = 0; tries < 20; tries++) {
-        syn_str txt = {0};
+        ocr_buf txt = {0};
         int src = syn_rng_weighted(r, SRC_W, SYN_N_TEXT_SRC);
         syn_text_snippet(r, c, src, 20, (size_t)syn_rng_between(r, 30, 80), false, &txt);
         if (txt.n < 10 || txt.oom) {
-            syn_str_free(&txt);
+            ocr_buf_free(&txt);
             continue;
         }
         /* Word starts where math spans go. */
@@ -308,7 +308,7 @@ static bool make_inline(syn_rng *r, const syn_corpus *c, const syn_bank_params *
         int spans = syn_rng_between(r, 1, 3);
         for (int s = 0; s < spans; s++) {
             size_t at = (size_t)syn_rng_next(r) % txt.n;
-            while (at < txt.n && txt.s[at] != ' ') at++;
+            while (at < txt.n && txt.p[at] != ' ') at++;
             if (at >= txt.n) at = txt.n;
             cuts[nc++] = at;
         }
@@ -318,27 +318,27 @@ static bool make_inline(syn_rng *r, const syn_corpus *c, const syn_bank_params *
                 cuts[b] = cuts[b - 1];
                 cuts[b - 1] = t;
             }
-        syn_str tex = {0}, gt = {0};
+        ocr_buf tex = {0}, gt = {0};
         bool ok = true;
         size_t pos = 0;
         for (size_t s = 0; s < nc && ok; s++) {
             if (cuts[s] < pos) continue;
-            ok = text_to_tex(txt.s + pos, cuts[s] - pos, &tex, &gt);
+            ok = text_to_tex(txt.p + pos, cuts[s] - pos, &tex, &gt);
             char *f = pick_formula(r, c, p, 40);
             if (!f) {
                 ok = false;
                 break;
             }
-            syn_str_printf(&tex, " $%s$", f);
-            syn_str_printf(&gt, " $%s$", f);
+            ocr_buf_printf(&tex, " $%s$", f);
+            ocr_buf_printf(&gt, " $%s$", f);
             free(f);
             pos = cuts[s];
         }
-        if (ok) ok = text_to_tex(txt.s + pos, txt.n - pos, &tex, &gt);
-        syn_str_free(&txt);
+        if (ok) ok = text_to_tex(txt.p + pos, txt.n - pos, &tex, &gt);
+        ocr_buf_free(&txt);
         if (ok && !tex.oom && !gt.oom) {
             /* " $x$" at the start leaves a leading blank: trim. */
-            char *g = syn_str_steal(&gt), *t = syn_str_steal(&tex);
+            char *g = ocr_buf_steal(&gt), *t = ocr_buf_steal(&tex);
             if (!g || !t) {
                 free(g);
                 free(t);
@@ -347,10 +347,10 @@ static bool make_inline(syn_rng *r, const syn_corpus *c, const syn_bank_params *
             size_t lead = strspn(g, " ");
             memmove(g, g + lead, strlen(g + lead) + 1);
             /* One line: a preview page of running text would wrap. */
-            syn_str box = {0};
-            syn_str_printf(&box, "\\mbox{%s}", t);
+            ocr_buf box = {0};
+            ocr_buf_printf(&box, "\\mbox{%s}", t);
             free(t);
-            t = syn_str_steal(&box);
+            t = ocr_buf_steal(&box);
             if (!t) {
                 free(g);
                 return false;
@@ -360,8 +360,8 @@ static bool make_inline(syn_rng *r, const syn_corpus *c, const syn_bank_params *
             it->kind = 1;
             return true;
         }
-        syn_str_free(&tex);
-        syn_str_free(&gt);
+        ocr_buf_free(&tex);
+        ocr_buf_free(&gt);
     }
     return false;
 }
@@ -370,15 +370,15 @@ static bool make_formula(syn_rng *r, const syn_corpus *c, const syn_bank_params 
 {
     char *f = pick_formula(r, c, p, 300);
     if (!f) return false;
-    syn_str tex = {0};
+    ocr_buf tex = {0};
     /* Mostly display style; some text style, as inline formulas are cut
      * out of lines too. */
-    syn_str_printf(&tex, syn_rng_chance(r, 0.75) ? "$\\displaystyle %s$" : "$%s$", f);
+    ocr_buf_printf(&tex, syn_rng_chance(r, 0.75) ? "$\\displaystyle %s$" : "$%s$", f);
     if (tex.oom) {
         free(f);
         return false;
     }
-    it->tex = syn_str_steal(&tex);
+    it->tex = ocr_buf_steal(&tex);
     it->gt = f;
     it->kind = 0;
     return true;
@@ -467,13 +467,13 @@ typedef struct {
     ocr_err err;
 } build_job;
 
-static void put_u16(syn_str *s, unsigned v)
+static void put_u16(ocr_buf *s, unsigned v)
 {
     uint16_t x = (uint16_t)v;
-    syn_str_putn(s, (const char *)&x, 2);
+    ocr_buf_put(s, (const char *)&x, 2);
 }
 
-static void put_u32(syn_str *s, uint32_t v) { syn_str_putn(s, (const char *)&v, 4); }
+static void put_u32(ocr_buf *s, uint32_t v) { ocr_buf_put(s, (const char *)&v, 4); }
 
 static ocr_status build_batch(build_job *J, int b, ocr_err *e)
 {
@@ -537,8 +537,8 @@ static ocr_status build_batch(build_job *J, int b, ocr_err *e)
     }
     size_t kept = 0;
     for (size_t k = 0; k < n; k++) kept += keep[k];
-    syn_str out = {0};
-    syn_str_puts(&out, "SYNBANK1");
+    ocr_buf out = {0};
+    ocr_buf_puts(&out, "SYNBANK1");
     put_u32(&out, 0);
     uint32_t count = 0;
     if (st == OCR_OK && pages > 0 && (size_t)pages == kept) {
@@ -593,16 +593,16 @@ static ocr_status build_batch(build_job *J, int b, ocr_err *e)
                     gray[(size_t)y * w + x] = (uint8_t)GET_DATA_BYTE(d + (size_t)y * wpl, x);
             pixDestroy(&g8);
             if (compress2(z, &zcap, gray, raw, 6) == Z_OK && strlen(v[k].gt) < 65535) {
-                syn_str_putc(&out, (char)v[k].kind);
-                syn_str_putc(&out, (char)setup);
+                ocr_buf_putc(&out, (char)v[k].kind);
+                ocr_buf_putc(&out, (char)setup);
                 put_u16(&out, (unsigned)p->dpi);
                 put_u16(&out, (unsigned)w);
                 put_u16(&out, (unsigned)h);
                 put_u16(&out, (unsigned)(uint16_t)(int16_t)height);
                 put_u16(&out, (unsigned)strlen(v[k].gt));
                 put_u32(&out, (uint32_t)zcap);
-                syn_str_puts(&out, v[k].gt);
-                syn_str_putn(&out, (const char *)z, zcap);
+                ocr_buf_puts(&out, v[k].gt);
+                ocr_buf_put(&out, (const char *)z, zcap);
                 count++;
             }
             (void)depth;
@@ -618,10 +618,10 @@ static ocr_status build_batch(build_job *J, int b, ocr_err *e)
     rm_tree(tmp);
     if (st == OCR_OK && out.oom) st = ocr_err_set(e, OCR_E_NOMEM, "syn_bank_build: out of memory");
     if (st == OCR_OK) {
-        memcpy(out.s + 8, &count, 4);
-        st = ocr_file_write_atomic(shard, out.s, out.n, e);
+        memcpy(out.p + 8, &count, 4);
+        st = ocr_file_write_atomic(shard, out.p, out.n, e);
     }
-    syn_str_free(&out);
+    ocr_buf_free(&out);
     if (st == OCR_OK && count == 0) return OCR_E_FORMAT; /* counted as failed */
     return st;
 }
@@ -756,16 +756,16 @@ ocr_status syn_bank_build(const char *dir, const syn_bank_params *p, const syn_c
             return ocr_err_set(e, OCR_E_UNSUPPORTED,
                                "syn_bank_build: no math font setup compiles (is texlive "
                                "installed? run 'make train-deps')");
-        syn_str m = {0};
-        syn_str_printf(&m, "vlocr-syn-bank 1\nseed %llu formula %d inline %d batch %d dpi %d "
+        ocr_buf m = {0};
+        ocr_buf_printf(&m, "vlocr-syn-bank 1\nseed %llu formula %d inline %d batch %d dpi %d "
                        "generated %.3f\nsetups ", (unsigned long long)p->seed, p->n_formula,
                        p->n_inline, p->batch, p->dpi, p->p_generated);
         for (int s = 0; s < J.n_setups; s++)
-            syn_str_printf(&m, "%s%s", s ? "," : "", syn_tex_setups[J.setups[s]].name);
-        syn_str_putc(&m, '\n');
+            ocr_buf_printf(&m, "%s%s", s ? "," : "", syn_tex_setups[J.setups[s]].name);
+        ocr_buf_putc(&m, '\n');
         st = m.oom ? ocr_err_set(e, OCR_E_NOMEM, "syn_bank_build: out of memory")
-                   : ocr_file_write_atomic(meta_path, m.s, m.n, e);
-        syn_str_free(&m);
+                   : ocr_file_write_atomic(meta_path, m.p, m.n, e);
+        ocr_buf_free(&m);
         if (st != OCR_OK) return st;
     }
     for (int s = 0; s < J.n_setups; s++)

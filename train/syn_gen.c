@@ -201,27 +201,27 @@ static double face_lh(syn_gen *g, size_t face, const char *desc)
 }
 
 /* Remove characters the face lacks (the label must be what is drawn). */
-static void strip_uncovered(const syn_fonts *f, size_t face, syn_str *t)
+static void strip_uncovered(const syn_fonts *f, size_t face, ocr_buf *t)
 {
-    syn_str o = {0};
+    ocr_buf o = {0};
     size_t i = 0;
     while (i < t->n) {
         uint32_t cp;
-        int k = syn_utf8_decode(t->s + i, t->n - i, &cp);
+        int k = syn_utf8_decode(t->p + i, t->n - i, &cp);
         if (k <= 0) {
             i++;
             continue;
         }
-        if (syn_fonts_covers(f, face, cp)) syn_str_putn(&o, t->s + i, (size_t)k);
+        if (syn_fonts_covers(f, face, cp)) ocr_buf_put(&o, t->p + i, (size_t)k);
         i += (size_t)k;
     }
     /* Collapse the double spaces a removal can leave. */
-    syn_str c = {0};
+    ocr_buf c = {0};
     for (size_t j = 0; j < o.n; j++)
-        if (!(o.s[j] == ' ' && (c.n == 0 || c.s[c.n - 1] == ' '))) syn_str_putc(&c, o.s[j]);
-    while (c.n && c.s[c.n - 1] == ' ') syn_str_truncate(&c, c.n - 1);
-    syn_str_free(&o);
-    syn_str_free(t);
+        if (!(o.p[j] == ' ' && (c.n == 0 || c.p[c.n - 1] == ' '))) ocr_buf_putc(&c, o.p[j]);
+    while (c.n && c.p[c.n - 1] == ' ') ocr_buf_truncate(&c, c.n - 1);
+    ocr_buf_free(&o);
+    ocr_buf_free(t);
     *t = c;
 }
 
@@ -233,20 +233,20 @@ static ocr_status gen_text(syn_gen *g, syn_rng *r, bool cell, syn_sample *out, o
     const syn_corpus *C = syn_ctx_corpus(g->ctx);
     ocr_status st = OCR_E_LIMIT;
     for (int attempt = 0; attempt < 8; attempt++) {
-        syn_str cand = {0};
+        ocr_buf cand = {0};
         syn_text_info info;
         if (cell) syn_text_cell(r, C, &cand, &info);
         else syn_text_line(r, C, &cand, &info);
         size_t face = syn_fonts_pick(F, r);
-        for (int t = 0; t < 4 && !syn_fonts_covers_text(F, face, syn_str_cstr(&cand)); t++)
+        for (int t = 0; t < 4 && !syn_fonts_covers_text(F, face, ocr_buf_cstr(&cand)); t++)
             face = syn_fonts_pick(F, r);
-        if (!syn_fonts_covers_text(F, face, syn_str_cstr(&cand))) strip_uncovered(F, face, &cand);
+        if (!syn_fonts_covers_text(F, face, ocr_buf_cstr(&cand))) strip_uncovered(F, face, &cand);
         if (cand.oom) {
-            syn_str_free(&cand);
+            ocr_buf_free(&cand);
             return ocr_err_set(e, OCR_E_NOMEM, "syn_gen: out of memory");
         }
-        if (!syn_text_printable(syn_str_cstr(&cand))) {
-            syn_str_free(&cand);
+        if (!syn_text_printable(ocr_buf_cstr(&cand))) {
+            ocr_buf_free(&cand);
             continue;
         }
         const syn_face *sf = syn_fonts_face(F, face);
@@ -266,7 +266,7 @@ static ocr_status gen_text(syn_gen *g, syn_rng *r, bool cell, syn_sample *out, o
         double ratio = face_lh(g, face, sf->desc);
         double line_h = fs.out_h * fs.scale / (1 + fs.mt + fs.mb);
         syn_line_spec sp = {0};
-        sp.text = syn_str_cstr(&cand);
+        sp.text = ocr_buf_cstr(&cand);
         sp.face = face;
         sp.desc = sf->desc;
         sp.px = line_h / ratio;
@@ -279,13 +279,13 @@ static ocr_status gen_text(syn_gen *g, syn_rng *r, bool cell, syn_sample *out, o
         if (sp.max_width < 2 * sp.px) sp.max_width = 2 * sp.px;
         if (syn_rng_chance(r, 0.12)) sp.letter_spacing = syn_rng_range(r, -0.03, 0.15);
         sp.hyphenate = info.hyphenate && syn_rng_chance(r, 0.12);
-        syn_str above = {0}, below = {0};
+        ocr_buf above = {0}, below = {0};
         if (!cell && !fs.clean && syn_rng_chance(r, D->neighbours.p)) {
             int src = syn_rng_below(r, SYN_N_TEXT_SRC);
             if (syn_rng_chance(r, 0.8)) syn_text_snippet(r, C, src, 10, 300, false, &above);
             if (syn_rng_chance(r, 0.8)) syn_text_snippet(r, C, src, 10, 300, false, &below);
-            if (above.n && syn_fonts_covers_text(F, face, above.s)) sp.above = above.s;
-            if (below.n && syn_fonts_covers_text(F, face, below.s)) sp.below = below.s;
+            if (above.n && syn_fonts_covers_text(F, face, above.p)) sp.above = above.p;
+            if (below.n && syn_fonts_covers_text(F, face, below.p)) sp.below = below.p;
             sp.leading = DRAW(D->neighbours) * ratio;
             sp.neighbour_dx = syn_rng_chance(r, 0.3) ? syn_rng_range(r, -2, 2) : 0;
         }
@@ -306,9 +306,9 @@ static ocr_status gen_text(syn_gen *g, syn_rng *r, bool cell, syn_sample *out, o
         sp.margin_x = (mmax + 0.7) * line_h + sp.rule_px + 2;
         syn_line_render lr;
         st = syn_render_line(g->R, &sp, r, &lr, e);
-        syn_str_free(&above);
-        syn_str_free(&below);
-        syn_str_free(&cand);
+        ocr_buf_free(&above);
+        ocr_buf_free(&below);
+        ocr_buf_free(&cand);
         if (st == OCR_E_ARG) continue; /* nothing drawable: draw new content */
         if (st != OCR_OK) return st;
         if (!syn_text_printable(lr.text)) {

@@ -265,29 +265,29 @@ static bool in_list(const char *const *list, size_t n, const char *s, size_t len
 
 /* Append a piece of output, inserting the one space TeX needs after a
  * control word that would otherwise swallow a following letter. */
-static void emit(syn_str *o, const char *p, size_t n)
+static void emit(ocr_buf *o, const char *p, size_t n)
 {
     if (n == 0) return;
     if (o->n > 0 && isalpha((unsigned char)p[0])) {
         /* Does the output end with a control word (\ + letters)? */
         size_t i = o->n;
-        while (i > 0 && isalpha((unsigned char)o->s[i - 1])) i--;
-        if (i < o->n && i > 0 && o->s[i - 1] == '\\') {
+        while (i > 0 && isalpha((unsigned char)o->p[i - 1])) i--;
+        if (i < o->n && i > 0 && o->p[i - 1] == '\\') {
             /* `\\` followed by letters is a row break, not a control word. */
             size_t b = i - 1, nb = 0;
-            while (b > 0 && o->s[b - 1] == '\\') {
+            while (b > 0 && o->p[b - 1] == '\\') {
                 b--;
                 nb++;
             }
-            if (nb % 2 == 0) syn_str_putc(o, ' ');
+            if (nb % 2 == 0) ocr_buf_putc(o, ' ');
         }
     }
-    syn_str_putn(o, p, n);
+    ocr_buf_put(o, p, n);
 }
 
-static void emits(syn_str *o, const char *s) { emit(o, s, strlen(s)); }
+static void emits(ocr_buf *o, const char *s) { emit(o, s, strlen(s)); }
 
-static void emit_cw(syn_str *o, const char *name, size_t n)
+static void emit_cw(ocr_buf *o, const char *name, size_t n)
 {
     char buf[128];
     if (n + 2 > sizeof buf) n = sizeof buf - 2;
@@ -306,11 +306,11 @@ typedef struct {
 
 enum { STOP_NONE = 0, STOP_RB = 1, STOP_RIGHT = 2, STOP_END = 4, STOP_BRACKET = 8 };
 
-static void parse_seq(lx *L, syn_str *o, int stops, seq_info *info);
-static void parse_atom(lx *L, syn_str *o, tok t, bool *ord);
+static void parse_seq(lx *L, ocr_buf *o, int stops, seq_info *info);
+static void parse_atom(lx *L, ocr_buf *o, tok t, bool *ord);
 
 /* A braced group's content, braces consumed. */
-static void parse_group_body(lx *L, syn_str *o, seq_info *info, size_t at)
+static void parse_group_body(lx *L, ocr_buf *o, seq_info *info, size_t at)
 {
     parse_seq(L, o, STOP_RB, info);
     tok t = next_tok(L);
@@ -320,10 +320,10 @@ static void parse_group_body(lx *L, syn_str *o, seq_info *info, size_t at)
 }
 
 /* One argument: `{...}` or a single token/atom. Emits `{content}`. */
-static void parse_arg(lx *L, syn_str *o)
+static void parse_arg(lx *L, ocr_buf *o)
 {
     tok t = next_tok(L);
-    syn_str inner = {0};
+    ocr_buf inner = {0};
     if (t.type == T_LB) {
         seq_info info;
         parse_group_body(L, &inner, &info, t.at);
@@ -336,18 +336,18 @@ static void parse_arg(lx *L, syn_str *o)
         bool ord;
         parse_atom(L, &inner, t, &ord);
     }
-    syn_str_putc(o, '{');
-    syn_str_putn(o, syn_str_cstr(&inner), inner.n);
-    syn_str_putc(o, '}');
+    ocr_buf_putc(o, '{');
+    ocr_buf_put(o, ocr_buf_cstr(&inner), inner.n);
+    ocr_buf_putc(o, '}');
     if (inner.oom) o->oom = true;
-    syn_str_free(&inner);
+    ocr_buf_free(&inner);
 }
 
 /* A text argument, copied verbatim with runs of whitespace collapsed. */
-static void parse_text_arg(lx *L, syn_str *o)
+static void parse_text_arg(lx *L, ocr_buf *o)
 {
     skip_space(L);
-    syn_str_putc(o, '{');
+    ocr_buf_putc(o, '{');
     if (L->pos < L->len && L->src[L->pos] == '{') {
         size_t start = L->pos++;
         int depth = 1;
@@ -355,9 +355,9 @@ static void parse_text_arg(lx *L, syn_str *o)
         while (L->pos < L->len) {
             char c = L->src[L->pos];
             if (c == '\\' && L->pos + 1 < L->len) {
-                if (space) syn_str_putc(o, ' ');
+                if (space) ocr_buf_putc(o, ' ');
                 space = false;
-                syn_str_putn(o, L->src + L->pos, 2);
+                ocr_buf_put(o, L->src + L->pos, 2);
                 L->pos += 2;
                 continue;
             }
@@ -368,31 +368,31 @@ static void parse_text_arg(lx *L, syn_str *o)
                 space = true;
                 continue;
             }
-            if (space) syn_str_putc(o, ' ');
+            if (space) ocr_buf_putc(o, ' ');
             space = false;
-            syn_str_putc(o, c);
+            ocr_buf_putc(o, c);
         }
-        if (space && depth == 0) syn_str_putc(o, ' ');
+        if (space && depth == 0) ocr_buf_putc(o, ' ');
         if (depth != 0 && !L->lenient) fail(L, start, "unbalanced '{' in text argument");
     } else {
         tok t = next_tok(L);
-        if (t.type == T_CW) syn_str_putc(o, '\\');
-        if (t.type != T_END) syn_str_putn(o, t.p, t.n);
+        if (t.type == T_CW) ocr_buf_putc(o, '\\');
+        if (t.type != T_END) ocr_buf_put(o, t.p, t.n);
         else if (!L->lenient) fail(L, t.at, "missing text argument");
     }
-    syn_str_putc(o, '}');
+    ocr_buf_putc(o, '}');
 }
 
 /* A delimiter after \left, \right, \big...: returns its canonical text. */
-static void parse_delim(lx *L, syn_str *o)
+static void parse_delim(lx *L, ocr_buf *o)
 {
     tok t = next_tok(L);
     if (t.type == T_CW) {
         const char *a = alias_of(&t, ALIASES, sizeof ALIASES / sizeof ALIASES[0]);
         if (a) {
             if (a[0] == '\\' || !isalpha((unsigned char)a[0])) {
-                if (strcmp(a, "{") == 0 || strcmp(a, "}") == 0) syn_str_putc(o, '\\');
-                syn_str_puts(o, a);
+                if (strcmp(a, "{") == 0 || strcmp(a, "}") == 0) ocr_buf_putc(o, '\\');
+                ocr_buf_puts(o, a);
             } else {
                 emit_cw(o, a, strlen(a));
             }
@@ -404,21 +404,21 @@ static void parse_delim(lx *L, syn_str *o)
     } else if (t.type == T_CHAR && t.n == 1 && t.p[0] == '>') {
         emits(o, "\\rangle");
     } else if (t.type == T_CS || t.type == T_CHAR) {
-        syn_str_putn(o, t.p, t.n);
+        ocr_buf_put(o, t.p, t.n);
     } else if (t.type == T_LB) {
         /* `\big{[}`: a braced delimiter is the delimiter. */
         size_t save = L->pos;
         tok d = next_tok(L), r = next_tok(L);
         if (r.type == T_RB && (d.type == T_CHAR || d.type == T_CS || d.type == T_CW)) {
-            syn_str tmp = {0};
+            ocr_buf tmp = {0};
             lx sub = *L;
             sub.src = d.type == T_CW ? d.p - 1 : d.p;
             sub.len = d.n + (d.type == T_CW ? 1 : 0);
             sub.pos = 0;
             parse_delim(&sub, &tmp);
             if (sub.st != OCR_OK) L->st = sub.st;
-            syn_str_putn(o, syn_str_cstr(&tmp), tmp.n);
-            syn_str_free(&tmp);
+            ocr_buf_put(o, ocr_buf_cstr(&tmp), tmp.n);
+            ocr_buf_free(&tmp);
             L->pos = r.at + 1;
             return;
         }
@@ -427,7 +427,7 @@ static void parse_delim(lx *L, syn_str *o)
             fail(L, t.at, "brace used as a delimiter");
             return;
         }
-        syn_str_puts(o, "\\{");
+        ocr_buf_puts(o, "\\{");
     } else if (t.type == T_RB) {
         /* `\left}` is an error in TeX; treat it as the brace delimiter. */
         if (!L->lenient) {
@@ -435,29 +435,29 @@ static void parse_delim(lx *L, syn_str *o)
             return;
         }
         L->pos = t.at; /* leave the '}' to its group */
-        syn_str_putc(o, '.');
+        ocr_buf_putc(o, '.');
     } else {
         if (!L->lenient) fail(L, t.at, "missing delimiter");
-        syn_str_putc(o, '.');
+        ocr_buf_putc(o, '.');
     }
 }
 
 /* Read `{name}` raw (environment names, column specs). */
-static bool read_raw_group(lx *L, syn_str *o)
+static bool read_raw_group(lx *L, ocr_buf *o)
 {
     skip_space(L);
     if (L->pos >= L->len || L->src[L->pos] != '{') return false;
     size_t start = L->pos++;
     int depth = 1;
-    syn_str_putc(o, '{');
+    ocr_buf_putc(o, '{');
     while (L->pos < L->len) {
         char c = L->src[L->pos++];
         if (c == '{') depth++;
         else if (c == '}' && --depth == 0) break;
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
-        syn_str_putc(o, c);
+        ocr_buf_putc(o, c);
     }
-    syn_str_putc(o, '}');
+    ocr_buf_putc(o, '}');
     if (depth != 0) {
         if (!L->lenient) fail(L, start, "unbalanced '{'");
         return false;
@@ -465,61 +465,61 @@ static bool read_raw_group(lx *L, syn_str *o)
     return true;
 }
 
-static void parse_env(lx *L, syn_str *o, size_t at)
+static void parse_env(lx *L, ocr_buf *o, size_t at)
 {
-    syn_str name = {0};
+    ocr_buf name = {0};
     if (!read_raw_group(L, &name)) {
         if (!L->lenient) fail(L, at, "\\begin without an environment name");
-        syn_str_free(&name);
+        ocr_buf_free(&name);
         return;
     }
     emits(o, "\\begin");
-    syn_str_putn(o, name.s, name.n);
-    const char *nm = name.s + 1;
+    ocr_buf_put(o, name.p, name.n);
+    const char *nm = name.p + 1;
     size_t nl = name.n - 2;
     bool spec = (nl == 5 && !memcmp(nm, "array", 5)) ||
                 (nl == 8 && !memcmp(nm, "subarray", 8)) ||
                 (nl == 9 && !memcmp(nm, "alignedat", 9)) ||
                 (nl == 7 && !memcmp(nm, "tabular", 7));
     if (spec) {
-        syn_str s = {0};
-        if (read_raw_group(L, &s)) syn_str_putn(o, s.s, s.n);
-        syn_str_free(&s);
+        ocr_buf s = {0};
+        if (read_raw_group(L, &s)) ocr_buf_put(o, s.p, s.n);
+        ocr_buf_free(&s);
     }
-    syn_str body = {0};
+    ocr_buf body = {0};
     seq_info info;
     parse_seq(L, &body, STOP_END | STOP_RB, &info);
     /* A row break right before \end draws nothing: drop it. */
-    while (body.n >= 2 && body.s[body.n - 1] == '\\' && body.s[body.n - 2] == '\\') {
+    while (body.n >= 2 && body.p[body.n - 1] == '\\' && body.p[body.n - 2] == '\\') {
         size_t k = body.n, nb = 0;
-        while (k > 0 && body.s[k - 1] == '\\') {
+        while (k > 0 && body.p[k - 1] == '\\') {
             k--;
             nb++;
         }
         if (nb % 2) break;
-        syn_str_truncate(&body, body.n - 2);
+        ocr_buf_truncate(&body, body.n - 2);
     }
-    syn_str_putn(o, syn_str_cstr(&body), body.n);
-    syn_str_free(&body);
+    ocr_buf_put(o, ocr_buf_cstr(&body), body.n);
+    ocr_buf_free(&body);
     tok t = next_tok(L);
     if (cw_is(&t, "end")) {
-        syn_str en = {0};
+        ocr_buf en = {0};
         read_raw_group(L, &en);
-        if ((en.n != name.n || memcmp(en.s, name.s, en.n) != 0) && !L->lenient)
+        if ((en.n != name.n || memcmp(en.p, name.p, en.n) != 0) && !L->lenient)
             fail(L, t.at, "\\end does not match \\begin");
-        syn_str_free(&en);
+        ocr_buf_free(&en);
     } else {
         if (!L->lenient) fail(L, at, "\\begin without \\end");
         if (t.type == T_RB) L->pos = t.at;
     }
     emits(o, "\\end");
-    syn_str_putn(o, name.s, name.n);
-    syn_str_free(&name);
+    ocr_buf_put(o, name.p, name.n);
+    ocr_buf_free(&name);
 }
 
 /* Parse the atom that starts with `t` (already consumed). `ord` tells
  * whether it is an ordinary atom that could stand without braces. */
-static void parse_atom(lx *L, syn_str *o, tok t, bool *ord)
+static void parse_atom(lx *L, ocr_buf *o, tok t, bool *ord)
 {
     *ord = false;
     if (++L->depth > MAX_DEPTH) {
@@ -530,19 +530,19 @@ static void parse_atom(lx *L, syn_str *o, tok t, bool *ord)
     }
     switch (t.type) {
     case T_LB: {
-        syn_str inner = {0};
+        ocr_buf inner = {0};
         seq_info info;
         parse_group_body(L, &inner, &info, t.at);
         if (info.single_ord) {
-            emit(o, syn_str_cstr(&inner), inner.n);
+            emit(o, ocr_buf_cstr(&inner), inner.n);
             *ord = true;
         } else {
             emit(o, "{", 1);
-            syn_str_putn(o, syn_str_cstr(&inner), inner.n);
-            syn_str_putc(o, '}');
+            ocr_buf_put(o, ocr_buf_cstr(&inner), inner.n);
+            ocr_buf_putc(o, '}');
         }
         if (inner.oom) o->oom = true;
-        syn_str_free(&inner);
+        ocr_buf_free(&inner);
         break;
     }
     case T_RB:
@@ -596,11 +596,11 @@ static void parse_atom(lx *L, syn_str *o, tok t, bool *ord)
             emit_cw(o, name, nl);
             parse_delim(L, o);
             if (cw_is(&named, "left")) {
-                syn_str inner = {0};
+                ocr_buf inner = {0};
                 seq_info info;
                 parse_seq(L, &inner, STOP_RIGHT | STOP_RB, &info);
-                emit(o, syn_str_cstr(&inner), inner.n);
-                syn_str_free(&inner);
+                emit(o, ocr_buf_cstr(&inner), inner.n);
+                ocr_buf_free(&inner);
                 tok r = next_tok(L);
                 emits(o, "\\right");
                 if (cw_is(&r, "right")) {
@@ -608,7 +608,7 @@ static void parse_atom(lx *L, syn_str *o, tok t, bool *ord)
                 } else {
                     if (!L->lenient) fail(L, t.at, "\\left without \\right");
                     if (r.type == T_RB) L->pos = r.at;
-                    syn_str_putc(o, '.');
+                    ocr_buf_putc(o, '.');
                 }
             }
             break;
@@ -644,21 +644,21 @@ static void parse_atom(lx *L, syn_str *o, tok t, bool *ord)
                 star = true;
                 L->pos++;
             }
-            syn_str raw = {0}, arg = {0};
+            ocr_buf raw = {0}, arg = {0};
             parse_text_arg(L, &raw);
             /* The argument is set in math mode: spaces in it mean nothing. */
             for (size_t k = 0; k < raw.n; k++)
-                if (raw.s[k] != ' ') syn_str_putc(&arg, raw.s[k]);
-            syn_str_free(&raw);
-            const char *s = syn_str_cstr(&arg);
+                if (raw.p[k] != ' ') ocr_buf_putc(&arg, raw.p[k]);
+            ocr_buf_free(&raw);
+            const char *s = ocr_buf_cstr(&arg);
             if (!star && arg.n > 2 &&
                 in_list(OPERATORS, sizeof OPERATORS / sizeof OPERATORS[0], s + 1, arg.n - 2)) {
                 emit_cw(o, s + 1, arg.n - 2);
             } else {
                 emits(o, star ? "\\operatorname*" : "\\operatorname");
-                syn_str_putn(o, s, arg.n);
+                ocr_buf_put(o, s, arg.n);
             }
-            syn_str_free(&arg);
+            ocr_buf_free(&arg);
             *ord = true;
             break;
         }
@@ -669,7 +669,7 @@ static void parse_atom(lx *L, syn_str *o, tok t, bool *ord)
                 skip_space(L);
                 if (L->pos < L->len && L->src[L->pos] == '[') {
                     size_t at = L->pos++;
-                    syn_str_putc(o, '[');
+                    ocr_buf_putc(o, '[');
                     seq_info info;
                     parse_seq(L, o, STOP_BRACKET | STOP_RB, &info);
                     tok r = next_tok(L);
@@ -677,7 +677,7 @@ static void parse_atom(lx *L, syn_str *o, tok t, bool *ord)
                         if (!L->lenient) fail(L, at, "unclosed '['");
                         if (r.type == T_RB) L->pos = r.at;
                     }
-                    syn_str_putc(o, ']');
+                    ocr_buf_putc(o, ']');
                 }
             }
             for (int i = 0; i < c->nargs && L->st == OCR_OK; i++) {
@@ -711,11 +711,11 @@ static bool is_stop(lx *L, const tok *t, int stops)
 
 /* Scripts after a nucleus: primes, \limits, `_` and `^` in any order,
  * emitted as nucleus ' \limits _{..} ^{..}. Returns whether any. */
-static bool parse_scripts(lx *L, syn_str *o)
+static bool parse_scripts(lx *L, ocr_buf *o)
 {
     int primes = 0;
     bool limits = false, nolimits = false, any = false;
-    syn_str sub = {0}, sup = {0};
+    ocr_buf sub = {0}, sup = {0};
     bool has_sub = false, has_sup = false;
     for (;;) {
         tok t = peek_tok(L);
@@ -745,7 +745,7 @@ static bool parse_scripts(lx *L, syn_str *o)
     if (nolimits) emits(o, "\\nolimits");
     /* `^{\prime}` and `^{\prime\prime}` are the long spelling of primes. */
     if (has_sup && primes == 0) {
-        const char *s = syn_str_cstr(&sup);
+        const char *s = ocr_buf_cstr(&sup);
         size_t n = sup.n, k = 1;
         int np = 0;
         while (k + 6 <= n - 1 && memcmp(s + k, "\\prime", 6) == 0 &&
@@ -759,26 +759,26 @@ static bool parse_scripts(lx *L, syn_str *o)
             has_sup = false;
         }
     }
-    for (int i = 0; i < primes; i++) syn_str_putc(o, '\'');
+    for (int i = 0; i < primes; i++) ocr_buf_putc(o, '\'');
     if (has_sub) {
-        syn_str_putc(o, '_');
-        syn_str_putn(o, syn_str_cstr(&sub), sub.n);
+        ocr_buf_putc(o, '_');
+        ocr_buf_put(o, ocr_buf_cstr(&sub), sub.n);
     }
     if (has_sup) {
-        syn_str_putc(o, '^');
-        syn_str_putn(o, syn_str_cstr(&sup), sup.n);
+        ocr_buf_putc(o, '^');
+        ocr_buf_put(o, ocr_buf_cstr(&sup), sup.n);
     }
     if (sub.oom || sup.oom) o->oom = true;
-    syn_str_free(&sub);
-    syn_str_free(&sup);
+    ocr_buf_free(&sub);
+    ocr_buf_free(&sup);
     return any;
 }
 
-static void parse_seq_body(lx *L, syn_str *o, int stops, seq_info *info);
+static void parse_seq_body(lx *L, ocr_buf *o, int stops, seq_info *info);
 
 /* Every recursion passes through here or parse_atom, so hostile nesting
  * ends in an error instead of a stack overflow. */
-static void parse_seq(lx *L, syn_str *o, int stops, seq_info *info)
+static void parse_seq(lx *L, ocr_buf *o, int stops, seq_info *info)
 {
     if (++L->depth > MAX_DEPTH) {
         info->n_atoms = 0;
@@ -791,7 +791,7 @@ static void parse_seq(lx *L, syn_str *o, int stops, seq_info *info)
     L->depth--;
 }
 
-static void parse_seq_body(lx *L, syn_str *o, int stops, seq_info *info)
+static void parse_seq_body(lx *L, ocr_buf *o, int stops, seq_info *info)
 {
     info->n_atoms = 0;
     info->single_ord = false;
@@ -806,9 +806,9 @@ static void parse_seq_body(lx *L, syn_str *o, int stops, seq_info *info)
         if (cw_is(&t, "end") || cw_is(&t, "right")) {
             /* lenient: \end or \right with nothing open */
             if (cw_is(&t, "end")) {
-                syn_str tmp = {0};
+                ocr_buf tmp = {0};
                 read_raw_group(L, &tmp);
-                syn_str_free(&tmp);
+                ocr_buf_free(&tmp);
             } else {
                 tok d = next_tok(L);
                 (void)d;
@@ -817,18 +817,18 @@ static void parse_seq_body(lx *L, syn_str *o, int stops, seq_info *info)
         }
         if (cw_is(&t, "over") || cw_is(&t, "choose")) {
             /* Infix fraction: everything so far is the numerator. */
-            syn_str num = {0}, den = {0};
-            syn_str_putn(&num, o->s ? o->s + start : "", o->n - start);
-            syn_str_truncate(o, start);
+            ocr_buf num = {0}, den = {0};
+            ocr_buf_put(&num, o->p ? o->p + start : "", o->n - start);
+            ocr_buf_truncate(o, start);
             seq_info di;
             parse_seq(L, &den, stops, &di);
             emits(o, cw_is(&t, "over") ? "\\frac{" : "\\binom{");
-            syn_str_putn(o, syn_str_cstr(&num), num.n);
-            syn_str_puts(o, "}{");
-            syn_str_putn(o, syn_str_cstr(&den), den.n);
-            syn_str_putc(o, '}');
-            syn_str_free(&num);
-            syn_str_free(&den);
+            ocr_buf_put(o, ocr_buf_cstr(&num), num.n);
+            ocr_buf_puts(o, "}{");
+            ocr_buf_put(o, ocr_buf_cstr(&den), den.n);
+            ocr_buf_putc(o, '}');
+            ocr_buf_free(&num);
+            ocr_buf_free(&den);
             info->n_atoms = 1;
             info->single_ord = true;
             return;
@@ -838,14 +838,14 @@ static void parse_seq_body(lx *L, syn_str *o, int stops, seq_info *info)
                              : NULL;
         if (sw && !(cw_is(&t, "Bbb"))) {
             /* `\rm rest-of-group` → `\mathrm{rest-of-group}` */
-            syn_str rest = {0};
+            ocr_buf rest = {0};
             seq_info ri;
             parse_seq(L, &rest, stops, &ri);
             emit_cw(o, sw, strlen(sw));
-            syn_str_putc(o, '{');
-            syn_str_putn(o, syn_str_cstr(&rest), rest.n);
-            syn_str_putc(o, '}');
-            syn_str_free(&rest);
+            ocr_buf_putc(o, '{');
+            ocr_buf_put(o, ocr_buf_cstr(&rest), rest.n);
+            ocr_buf_putc(o, '}');
+            ocr_buf_free(&rest);
             info->n_atoms++;
             info->single_ord = info->n_atoms == 1;
             return;
@@ -870,7 +870,7 @@ static ocr_status normalize(const char *in, bool lenient, char **out, ocr_err *e
     *out = NULL;
     if (!in) return ocr_err_set(e, OCR_E_ARG, "syn_latex_normalize: NULL input");
     lx L = {in, 0, strlen(in), lenient, OCR_OK, e, 0};
-    syn_str o = {0};
+    ocr_buf o = {0};
     seq_info info;
     for (;;) {
         parse_seq(&L, &o, STOP_NONE, &info);
@@ -884,14 +884,14 @@ static ocr_status normalize(const char *in, bool lenient, char **out, ocr_err *e
         break;
     }
     if (L.st != OCR_OK) {
-        syn_str_free(&o);
+        ocr_buf_free(&o);
         return L.st;
     }
     if (o.oom) {
-        syn_str_free(&o);
+        ocr_buf_free(&o);
         return ocr_err_set(e, OCR_E_NOMEM, "syn_latex_normalize: out of memory");
     }
-    *out = syn_str_steal(&o);
+    *out = ocr_buf_steal(&o);
     if (!*out) return ocr_err_set(e, OCR_E_NOMEM, "syn_latex_normalize: out of memory");
     return OCR_OK;
 }

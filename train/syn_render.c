@@ -174,33 +174,33 @@ static ocr_status render_line(syn_renderer *R, const syn_line_spec *s, syn_rng *
     shape(font, s->text, tl, s->letter_spacing, &full);
     size_t n = cut_at_width(s->text, tl, &full, wmax, &next);
     run_free(&full);
-    syn_str line = {0};
-    syn_str_putn(&line, s->text, n);
+    ocr_buf line = {0};
+    ocr_buf_put(&line, s->text, n);
     run main_r = {0};
-    shape(font, syn_str_cstr(&line), line.n, s->letter_spacing, &main_r);
+    shape(font, ocr_buf_cstr(&line), line.n, s->letter_spacing, &main_r);
     if (s->hyphenate && next < tl) {
         const char *w = s->text + next;
         size_t wl = strcspn(w, " ");
         size_t hp = syn_text_hyphen_point(r, w, wl);
         if (hp) {
-            syn_str t = {0};
-            syn_str_printf(&t, "%s %.*s-", syn_str_cstr(&line), (int)hp, w);
+            ocr_buf t = {0};
+            ocr_buf_printf(&t, "%s %.*s-", ocr_buf_cstr(&line), (int)hp, w);
             run tr = {0};
-            if (!t.oom) shape(font, t.s, t.n, s->letter_spacing, &tr);
+            if (!t.oom) shape(font, t.p, t.n, s->letter_spacing, &tr);
             if (!t.oom && tr.ink.x + tr.ink.width <= wmax) {
-                syn_str_free(&line);
+                ocr_buf_free(&line);
                 line = t;
                 run_free(&main_r);
                 main_r = tr;
             } else {
-                syn_str_free(&t);
+                ocr_buf_free(&t);
                 run_free(&tr);
             }
         }
     }
     if (line.oom || line.n == 0 || main_r.ink.width <= 0) {
         run_free(&main_r);
-        syn_str_free(&line);
+        ocr_buf_free(&line);
         return ocr_err_set(e, line.oom ? OCR_E_NOMEM : OCR_E_ARG,
                            "syn_render_line: '%.40s' draws nothing", s->text);
     }
@@ -215,7 +215,7 @@ static ocr_status render_line(syn_renderer *R, const syn_line_spec *s, syn_rng *
     int W = (int)ceil(iw + 2 * mx), H = (int)ceil(top + lh + bot);
     if ((double)W * H > 40e6 || W < 1 || H < 1) {
         run_free(&main_r);
-        syn_str_free(&line);
+        ocr_buf_free(&line);
         return ocr_err_set(e, OCR_E_LIMIT, "syn_render_line: canvas %dx%d out of range", W, H);
     }
     cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_A8, W, H);
@@ -270,7 +270,7 @@ static ocr_status render_line(syn_renderer *R, const syn_line_spec *s, syn_rng *
     if (!pix || cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS) {
         if (pix) pixDestroy(&pix);
         cairo_surface_destroy(surf);
-        syn_str_free(&line);
+        ocr_buf_free(&line);
         return ocr_err_set(e, OCR_E_NOMEM, "syn_render_line: canvas %dx%d", W, H);
     }
     const unsigned char *src = cairo_image_surface_get_data(surf);
@@ -284,7 +284,7 @@ static ocr_status render_line(syn_renderer *R, const syn_line_spec *s, syn_rng *
     }
     cairo_surface_destroy(surf);
     out->pix = pix;
-    out->text = syn_str_steal(&line);
+    out->text = ocr_buf_steal(&line);
     out->box[0] = bx0;
     out->box[1] = by0;
     out->box[2] = bx1;

@@ -17,10 +17,10 @@ static bool is_space_cp(uint32_t c) { return c == ' ' || c == '\t' || c == 0xA0;
 
 /* Append bytes of a paragraph with whitespace collapsed and invisible
  * characters dropped, so that the label is exactly what gets drawn. */
-static void put_clean(syn_str *o, const char *p, size_t n)
+static void put_clean(ocr_buf *o, const char *p, size_t n)
 {
     size_t i = 0;
-    bool space = o->n > 0 && o->s[o->n - 1] == ' ';
+    bool space = o->n > 0 && o->p[o->n - 1] == ' ';
     while (i < n) {
         uint32_t c;
         int k = syn_utf8_decode(p + i, n - i, &c);
@@ -30,7 +30,7 @@ static void put_clean(syn_str *o, const char *p, size_t n)
         }
         i += (size_t)k;
         if (is_space_cp(c) || c == '\r' || c == '\n') {
-            if (!space && o->n > 0) syn_str_putc(o, ' ');
+            if (!space && o->n > 0) ocr_buf_putc(o, ' ');
             space = true;
             continue;
         }
@@ -38,13 +38,13 @@ static void put_clean(syn_str *o, const char *p, size_t n)
             (c >= 0x200B && c <= 0x200F) || (c >= 0x2028 && c <= 0x202E) ||
             c == 0xFEFF || c >= 0x3000)
             continue;
-        syn_str_put_cp(o, c);
+        syn_utf8_put(o, c);
         space = false;
     }
 }
 
 void syn_text_snippet(syn_rng *r, const syn_corpus *c, int src, size_t min_len,
-                      size_t max_len, bool from_start, syn_str *out)
+                      size_t max_len, bool from_start, ocr_buf *out)
 {
     size_t np = syn_corpus_n_paragraphs(c, src);
     if (np == 0) return;
@@ -68,16 +68,16 @@ void syn_text_snippet(syn_rng *r, const syn_corpus *c, int src, size_t min_len,
             if (b == a) b = a + max_len;
             while (b < len && ((unsigned char)p[b] & 0xC0) == 0x80) b++;
         }
-        syn_str_truncate(out, start_n);
-        if (start_n > 0 && out->s[start_n - 1] != ' ') syn_str_putc(out, ' ');
+        ocr_buf_truncate(out, start_n);
+        if (start_n > 0 && out->p[start_n - 1] != ' ') ocr_buf_putc(out, ' ');
         put_clean(out, p + a, b - a);
-        while (out->n > start_n && out->s[out->n - 1] == ' ') syn_str_truncate(out, out->n - 1);
+        while (out->n > start_n && out->p[out->n - 1] == ' ') ocr_buf_truncate(out, out->n - 1);
         if (out->n - start_n >= min_len) return;
     }
 }
 
 /* One word of letters from the corpus (for URLs, names, headings). */
-static void corpus_word(syn_rng *r, const syn_corpus *c, syn_str *o, size_t minlen,
+static void corpus_word(syn_rng *r, const syn_corpus *c, ocr_buf *o, size_t minlen,
                         bool lower)
 {
     for (int tries = 0; tries < 20; tries++) {
@@ -92,10 +92,10 @@ static void corpus_word(syn_rng *r, const syn_corpus *c, syn_str *o, size_t minl
         while (b < len && isalpha((unsigned char)p[b])) b++;
         if (b - a < minlen || b - a > 14) continue;
         for (size_t i = a; i < b; i++)
-            syn_str_putc(o, lower ? (char)tolower((unsigned char)p[i]) : p[i]);
+            ocr_buf_putc(o, lower ? (char)tolower((unsigned char)p[i]) : p[i]);
         return;
     }
-    syn_str_puts(o, lower ? "data" : "Data");
+    ocr_buf_puts(o, lower ? "data" : "Data");
 }
 
 /* ------------------------------------------------------- generated content */
@@ -120,7 +120,7 @@ static const char *const TLDS[] = {"com", "org", "net", "edu", "de", "fr",
                                    "io", "co.uk", "gov", "info", "eu", "ac.jp"};
 static const char *const DASHES[] = {" — ", " – ", " - ", "—", " -- "};
 
-static void gen_int(syn_rng *r, syn_str *o, int maxdigits, bool group)
+static void gen_int(syn_rng *r, ocr_buf *o, int maxdigits, bool group)
 {
     int nd = syn_rng_between(r, 1, maxdigits);
     char d[24];
@@ -129,168 +129,168 @@ static void gen_int(syn_rng *r, syn_str *o, int maxdigits, bool group)
     d[nd] = 0;
     const char *sep = syn_rng_chance(r, 0.8) ? "," : syn_rng_chance(r, 0.5) ? " " : ".";
     for (int i = 0; i < nd; i++) {
-        syn_str_putc(o, d[i]);
+        ocr_buf_putc(o, d[i]);
         int left = nd - 1 - i;
-        if (group && nd > 4 && left > 0 && left % 3 == 0) syn_str_puts(o, sep);
+        if (group && nd > 4 && left > 0 && left % 3 == 0) ocr_buf_puts(o, sep);
     }
 }
 
-static void gen_decimal(syn_rng *r, syn_str *o)
+static void gen_decimal(syn_rng *r, ocr_buf *o)
 {
-    if (syn_rng_chance(r, 0.15)) syn_str_puts(o, syn_rng_chance(r, 0.5) ? "-" : "−");
-    if (syn_rng_chance(r, 0.3)) syn_str_putc(o, '0');
+    if (syn_rng_chance(r, 0.15)) ocr_buf_puts(o, syn_rng_chance(r, 0.5) ? "-" : "−");
+    if (syn_rng_chance(r, 0.3)) ocr_buf_putc(o, '0');
     else gen_int(r, o, 4, true);
-    syn_str_putc(o, syn_rng_chance(r, 0.85) ? '.' : ',');
+    ocr_buf_putc(o, syn_rng_chance(r, 0.85) ? '.' : ',');
     int nf = syn_rng_between(r, 1, 4);
-    for (int i = 0; i < nf; i++) syn_str_putc(o, (char)('0' + syn_rng_below(r, 10)));
+    for (int i = 0; i < nf; i++) ocr_buf_putc(o, (char)('0' + syn_rng_below(r, 10)));
 }
 
-static void gen_number(syn_rng *r, syn_str *o)
+static void gen_number(syn_rng *r, ocr_buf *o)
 {
     switch (syn_rng_below(r, 9)) {
     case 0: gen_int(r, o, 3, false); break;
     case 1: gen_int(r, o, 8, true); break;
     case 2: gen_decimal(r, o); break;
-    case 3: gen_decimal(r, o); syn_str_puts(o, syn_rng_chance(r, 0.7) ? "%" : " %"); break;
-    case 4: gen_int(r, o, 3, false); syn_str_puts(o, "–"); gen_int(r, o, 3, false); break;
+    case 3: gen_decimal(r, o); ocr_buf_puts(o, syn_rng_chance(r, 0.7) ? "%" : " %"); break;
+    case 4: gen_int(r, o, 3, false); ocr_buf_puts(o, "–"); gen_int(r, o, 3, false); break;
     case 5: {
         static const char *const ord[] = {"st", "nd", "rd", "th"};
         int v = syn_rng_between(r, 1, 99);
         int m = v % 10, t = v % 100;
-        syn_str_printf(o, "%d%s", v, (t >= 11 && t <= 13) || m == 0 || m > 3 ? "th" : ord[m - 1]);
+        ocr_buf_printf(o, "%d%s", v, (t >= 11 && t <= 13) || m == 0 || m > 3 ? "th" : ord[m - 1]);
         break;
     }
-    case 6: syn_str_printf(o, "%d/%d", syn_rng_between(r, 1, 9), syn_rng_between(r, 2, 16)); break;
+    case 6: ocr_buf_printf(o, "%d/%d", syn_rng_between(r, 1, 9), syn_rng_between(r, 2, 16)); break;
     case 7:
         gen_decimal(r, o);
-        syn_str_printf(o, " × 10%s", syn_rng_pick(r, (const char *const[]){"³", "⁶", "⁻³", "⁻⁶", "⁹", "²", "⁻¹²"}, 7));
+        ocr_buf_printf(o, " × 10%s", syn_rng_pick(r, (const char *const[]){"³", "⁶", "⁻³", "⁻⁶", "⁹", "²", "⁻¹²"}, 7));
         break;
-    default: syn_str_printf(o, "%d", syn_rng_between(r, 1800, 2030)); break;
+    default: ocr_buf_printf(o, "%d", syn_rng_between(r, 1800, 2030)); break;
     }
 }
 
-static void gen_date(syn_rng *r, syn_str *o)
+static void gen_date(syn_rng *r, ocr_buf *o)
 {
     int d = syn_rng_between(r, 1, 28), m = syn_rng_between(r, 1, 12);
     int y = syn_rng_between(r, 1850, 2030);
     switch (syn_rng_below(r, 8)) {
-    case 0: syn_str_printf(o, "%d %s %d", d, MONTHS[m - 1], y); break;
-    case 1: syn_str_printf(o, "%s %d, %d", MONTHS[m - 1], d, y); break;
-    case 2: syn_str_printf(o, "%04d-%02d-%02d", y, m, d); break;
-    case 3: syn_str_printf(o, "%02d/%02d/%04d", m, d, y); break;
-    case 4: syn_str_printf(o, "%02d.%02d.%04d", d, m, y); break;
-    case 5: syn_str_printf(o, "%s %d", MON3[m - 1], y); break;
-    case 6: syn_str_printf(o, "%d:%02d", syn_rng_between(r, 0, 23), syn_rng_between(r, 0, 59)); break;
+    case 0: ocr_buf_printf(o, "%d %s %d", d, MONTHS[m - 1], y); break;
+    case 1: ocr_buf_printf(o, "%s %d, %d", MONTHS[m - 1], d, y); break;
+    case 2: ocr_buf_printf(o, "%04d-%02d-%02d", y, m, d); break;
+    case 3: ocr_buf_printf(o, "%02d/%02d/%04d", m, d, y); break;
+    case 4: ocr_buf_printf(o, "%02d.%02d.%04d", d, m, y); break;
+    case 5: ocr_buf_printf(o, "%s %d", MON3[m - 1], y); break;
+    case 6: ocr_buf_printf(o, "%d:%02d", syn_rng_between(r, 0, 23), syn_rng_between(r, 0, 59)); break;
     default:
-        syn_str_printf(o, "%d:%02d %s", syn_rng_between(r, 1, 12), syn_rng_between(r, 0, 59),
+        ocr_buf_printf(o, "%d:%02d %s", syn_rng_between(r, 1, 12), syn_rng_between(r, 0, 59),
                        syn_rng_chance(r, 0.5) ? "a.m." : "PM");
         break;
     }
 }
 
-static void gen_money(syn_rng *r, syn_str *o)
+static void gen_money(syn_rng *r, ocr_buf *o)
 {
     static const char *const pre[] = {"$", "€", "£", "US$", "USD ", "EUR ", "¥", "CHF "};
     bool suffix = syn_rng_chance(r, 0.2);
-    if (!suffix) syn_str_puts(o, syn_rng_pick(r, pre, 8));
+    if (!suffix) ocr_buf_puts(o, syn_rng_pick(r, pre, 8));
     gen_int(r, o, 7, true);
-    if (syn_rng_chance(r, 0.6)) syn_str_printf(o, "%c%02d", suffix ? ',' : '.', syn_rng_below(r, 100));
-    if (suffix) syn_str_puts(o, syn_rng_chance(r, 0.5) ? " €" : " EUR");
-    else if (syn_rng_chance(r, 0.1)) syn_str_puts(o, syn_rng_chance(r, 0.5) ? " million" : " bn");
+    if (syn_rng_chance(r, 0.6)) ocr_buf_printf(o, "%c%02d", suffix ? ',' : '.', syn_rng_below(r, 100));
+    if (suffix) ocr_buf_puts(o, syn_rng_chance(r, 0.5) ? " €" : " EUR");
+    else if (syn_rng_chance(r, 0.1)) ocr_buf_puts(o, syn_rng_chance(r, 0.5) ? " million" : " bn");
 }
 
-static void gen_unit(syn_rng *r, syn_str *o)
+static void gen_unit(syn_rng *r, ocr_buf *o)
 {
     if (syn_rng_chance(r, 0.5)) gen_int(r, o, 4, false);
     else gen_decimal(r, o);
     if (syn_rng_chance(r, 0.15)) {
-        syn_str_puts(o, syn_rng_chance(r, 0.5) ? " ± " : "±");
+        ocr_buf_puts(o, syn_rng_chance(r, 0.5) ? " ± " : "±");
         gen_decimal(r, o);
     }
     const char *u = syn_rng_pick(r, UNITS, (int)(sizeof UNITS / sizeof UNITS[0]));
-    if (!(strcmp(u, "%") == 0 && syn_rng_chance(r, 0.5))) syn_str_putc(o, ' ');
-    syn_str_puts(o, u);
+    if (!(strcmp(u, "%") == 0 && syn_rng_chance(r, 0.5))) ocr_buf_putc(o, ' ');
+    ocr_buf_puts(o, u);
 }
 
-static void gen_code(syn_rng *r, syn_str *o)
+static void gen_code(syn_rng *r, ocr_buf *o)
 {
     static const char alnum[] = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
     switch (syn_rng_below(r, 10)) {
-    case 0: syn_str_printf(o, "ISBN 978-%d-%02d-%06d-%d", syn_rng_below(r, 10), syn_rng_below(r, 100),
+    case 0: ocr_buf_printf(o, "ISBN 978-%d-%02d-%06d-%d", syn_rng_below(r, 10), syn_rng_below(r, 100),
                            syn_rng_below(r, 1000000), syn_rng_below(r, 10)); break;
-    case 1: syn_str_printf(o, "INV-%d-%05d", syn_rng_between(r, 1995, 2030), syn_rng_below(r, 100000)); break;
-    case 2: syn_str_printf(o, "+%d %d %d %04d", syn_rng_between(r, 1, 99), syn_rng_between(r, 10, 999),
+    case 1: ocr_buf_printf(o, "INV-%d-%05d", syn_rng_between(r, 1995, 2030), syn_rng_below(r, 100000)); break;
+    case 2: ocr_buf_printf(o, "+%d %d %d %04d", syn_rng_between(r, 1, 99), syn_rng_between(r, 10, 999),
                            syn_rng_between(r, 100, 9999), syn_rng_below(r, 10000)); break;
-    case 3: syn_str_printf(o, "(%03d) %03d-%04d", syn_rng_between(r, 200, 999), syn_rng_between(r, 200, 999),
+    case 3: ocr_buf_printf(o, "(%03d) %03d-%04d", syn_rng_between(r, 200, 999), syn_rng_between(r, 200, 999),
                            syn_rng_below(r, 10000)); break;
-    case 4: syn_str_printf(o, "v%d.%d.%d", syn_rng_below(r, 10), syn_rng_below(r, 30), syn_rng_below(r, 100)); break;
-    case 5: syn_str_printf(o, "0x%04X", syn_rng_below(r, 65536)); break;
-    case 6: syn_str_printf(o, "§ %d(%d)", syn_rng_between(r, 1, 300), syn_rng_between(r, 1, 9)); break;
-    case 7: syn_str_printf(o, "RFC %d", syn_rng_between(r, 700, 9999)); break;
+    case 4: ocr_buf_printf(o, "v%d.%d.%d", syn_rng_below(r, 10), syn_rng_below(r, 30), syn_rng_below(r, 100)); break;
+    case 5: ocr_buf_printf(o, "0x%04X", syn_rng_below(r, 65536)); break;
+    case 6: ocr_buf_printf(o, "§ %d(%d)", syn_rng_between(r, 1, 300), syn_rng_between(r, 1, 9)); break;
+    case 7: ocr_buf_printf(o, "RFC %d", syn_rng_between(r, 700, 9999)); break;
     default: {
         int n = syn_rng_between(r, 4, 10);
         for (int i = 0; i < n; i++) {
-            if (i == 2 && syn_rng_chance(r, 0.6)) syn_str_putc(o, syn_rng_chance(r, 0.7) ? '-' : '/');
-            syn_str_putc(o, alnum[syn_rng_below(r, (int)sizeof alnum - 1)]);
+            if (i == 2 && syn_rng_chance(r, 0.6)) ocr_buf_putc(o, syn_rng_chance(r, 0.7) ? '-' : '/');
+            ocr_buf_putc(o, alnum[syn_rng_below(r, (int)sizeof alnum - 1)]);
         }
     }
     }
 }
 
-static void gen_url(syn_rng *r, const syn_corpus *c, syn_str *o)
+static void gen_url(syn_rng *r, const syn_corpus *c, ocr_buf *o)
 {
-    if (syn_rng_chance(r, 0.7)) syn_str_puts(o, syn_rng_chance(r, 0.8) ? "https://" : "http://");
-    if (syn_rng_chance(r, 0.5)) syn_str_puts(o, "www.");
+    if (syn_rng_chance(r, 0.7)) ocr_buf_puts(o, syn_rng_chance(r, 0.8) ? "https://" : "http://");
+    if (syn_rng_chance(r, 0.5)) ocr_buf_puts(o, "www.");
     corpus_word(r, c, o, 3, true);
     if (syn_rng_chance(r, 0.3)) {
-        syn_str_putc(o, '-');
+        ocr_buf_putc(o, '-');
         corpus_word(r, c, o, 3, true);
     }
-    syn_str_printf(o, ".%s", syn_rng_pick(r, TLDS, (int)(sizeof TLDS / sizeof TLDS[0])));
+    ocr_buf_printf(o, ".%s", syn_rng_pick(r, TLDS, (int)(sizeof TLDS / sizeof TLDS[0])));
     int segs = syn_rng_below(r, 4);
     for (int i = 0; i < segs; i++) {
-        syn_str_putc(o, '/');
+        ocr_buf_putc(o, '/');
         corpus_word(r, c, o, 2, true);
-        if (syn_rng_chance(r, 0.2)) syn_str_printf(o, "_%d", syn_rng_below(r, 100));
+        if (syn_rng_chance(r, 0.2)) ocr_buf_printf(o, "_%d", syn_rng_below(r, 100));
     }
-    if (segs && syn_rng_chance(r, 0.3)) syn_str_puts(o, syn_rng_chance(r, 0.5) ? ".html" : ".pdf");
-    if (syn_rng_chance(r, 0.1)) syn_str_printf(o, "?id=%d", syn_rng_below(r, 100000));
+    if (segs && syn_rng_chance(r, 0.3)) ocr_buf_puts(o, syn_rng_chance(r, 0.5) ? ".html" : ".pdf");
+    if (syn_rng_chance(r, 0.1)) ocr_buf_printf(o, "?id=%d", syn_rng_below(r, 100000));
 }
 
-static void gen_email(syn_rng *r, const syn_corpus *c, syn_str *o)
+static void gen_email(syn_rng *r, const syn_corpus *c, ocr_buf *o)
 {
     corpus_word(r, c, o, 1, true);
     if (syn_rng_chance(r, 0.5)) {
-        syn_str_putc(o, syn_rng_chance(r, 0.7) ? '.' : '_');
+        ocr_buf_putc(o, syn_rng_chance(r, 0.7) ? '.' : '_');
         corpus_word(r, c, o, 2, true);
     }
-    syn_str_putc(o, '@');
+    ocr_buf_putc(o, '@');
     corpus_word(r, c, o, 3, true);
-    syn_str_printf(o, ".%s", syn_rng_pick(r, TLDS, (int)(sizeof TLDS / sizeof TLDS[0])));
+    ocr_buf_printf(o, ".%s", syn_rng_pick(r, TLDS, (int)(sizeof TLDS / sizeof TLDS[0])));
 }
 
-static void gen_citation(syn_rng *r, syn_str *o)
+static void gen_citation(syn_rng *r, ocr_buf *o)
 {
     switch (syn_rng_below(r, 9)) {
-    case 0: syn_str_printf(o, "[%d]", syn_rng_between(r, 1, 80)); break;
-    case 1: syn_str_printf(o, "[%d, %d]", syn_rng_between(r, 1, 40), syn_rng_between(r, 41, 90)); break;
-    case 2: syn_str_printf(o, "[%d–%d]", syn_rng_between(r, 1, 40), syn_rng_between(r, 41, 90)); break;
+    case 0: ocr_buf_printf(o, "[%d]", syn_rng_between(r, 1, 80)); break;
+    case 1: ocr_buf_printf(o, "[%d, %d]", syn_rng_between(r, 1, 40), syn_rng_between(r, 41, 90)); break;
+    case 2: ocr_buf_printf(o, "[%d–%d]", syn_rng_between(r, 1, 40), syn_rng_between(r, 41, 90)); break;
     case 3:
-        syn_str_printf(o, "(%s et al., %d)", syn_rng_pick(r, SURNAMES, (int)(sizeof SURNAMES / sizeof SURNAMES[0])),
+        ocr_buf_printf(o, "(%s et al., %d)", syn_rng_pick(r, SURNAMES, (int)(sizeof SURNAMES / sizeof SURNAMES[0])),
                        syn_rng_between(r, 1950, 2024));
         break;
-    case 4: syn_str_printf(o, "(see Fig. %d%s)", syn_rng_between(r, 1, 12), syn_rng_chance(r, 0.3) ? "b" : ""); break;
-    case 5: syn_str_printf(o, "Eq. (%d)", syn_rng_between(r, 1, 60)); break;
-    case 6: syn_str_printf(o, "pp. %d–%d", syn_rng_between(r, 1, 400), syn_rng_between(r, 401, 900)); break;
-    case 7: syn_str_printf(o, "Vol. %d, No. %d", syn_rng_between(r, 1, 120), syn_rng_between(r, 1, 12)); break;
-    default: syn_str_printf(o, "Table %d", syn_rng_between(r, 1, 9)); break;
+    case 4: ocr_buf_printf(o, "(see Fig. %d%s)", syn_rng_between(r, 1, 12), syn_rng_chance(r, 0.3) ? "b" : ""); break;
+    case 5: ocr_buf_printf(o, "Eq. (%d)", syn_rng_between(r, 1, 60)); break;
+    case 6: ocr_buf_printf(o, "pp. %d–%d", syn_rng_between(r, 1, 400), syn_rng_between(r, 401, 900)); break;
+    case 7: ocr_buf_printf(o, "Vol. %d, No. %d", syn_rng_between(r, 1, 120), syn_rng_between(r, 1, 12)); break;
+    default: ocr_buf_printf(o, "Table %d", syn_rng_between(r, 1, 9)); break;
     }
 }
 
 typedef enum { ITEM_NUMBER, ITEM_DATE, ITEM_MONEY, ITEM_UNIT, ITEM_CODE, ITEM_URL,
                ITEM_EMAIL, ITEM_CITE, ITEM_N } item_kind;
 
-static void gen_item(syn_rng *r, const syn_corpus *c, syn_str *o, int kind)
+static void gen_item(syn_rng *r, const syn_corpus *c, ocr_buf *o, int kind)
 {
     switch (kind) {
     case ITEM_NUMBER: gen_number(r, o); break;
@@ -311,42 +311,42 @@ static int pick_item(syn_rng *r)
 }
 
 /* Insert `item` into the prose in `o` after a random word. */
-static void insert_at_word(syn_rng *r, syn_str *o, size_t from, const char *item)
+static void insert_at_word(syn_rng *r, ocr_buf *o, size_t from, const char *item)
 {
     size_t n = o->n - from;
     if (n < 4) {
-        syn_str_putc(o, ' ');
-        syn_str_puts(o, item);
+        ocr_buf_putc(o, ' ');
+        ocr_buf_puts(o, item);
         return;
     }
     size_t at = from + (size_t)syn_rng_next(r) % n;
-    while (at < o->n && o->s[at] != ' ') at++;
-    syn_str tail = {0};
-    syn_str_puts(&tail, o->s + at);
-    syn_str_truncate(o, at);
-    syn_str_putc(o, ' ');
-    syn_str_puts(o, item);
-    syn_str_puts(o, tail.n ? tail.s : "");
-    syn_str_free(&tail);
+    while (at < o->n && o->p[at] != ' ') at++;
+    ocr_buf tail = {0};
+    ocr_buf_puts(&tail, o->p + at);
+    ocr_buf_truncate(o, at);
+    ocr_buf_putc(o, ' ');
+    ocr_buf_puts(o, item);
+    ocr_buf_puts(o, tail.n ? tail.p : "");
+    ocr_buf_free(&tail);
 }
 
-static void to_upper_ascii(syn_str *o, size_t from)
+static void to_upper_ascii(ocr_buf *o, size_t from)
 {
     for (size_t i = from; i < o->n; i++)
-        if ((unsigned char)o->s[i] < 0x80) o->s[i] = (char)toupper((unsigned char)o->s[i]);
+        if ((unsigned char)o->p[i] < 0x80) o->p[i] = (char)toupper((unsigned char)o->p[i]);
 }
 
-static void title_case(syn_str *o, size_t from)
+static void title_case(ocr_buf *o, size_t from)
 {
     bool start = true;
     for (size_t i = from; i < o->n; i++) {
-        unsigned char ch = (unsigned char)o->s[i];
-        if (start && ch < 0x80 && isalpha(ch)) o->s[i] = (char)toupper(ch);
+        unsigned char ch = (unsigned char)o->p[i];
+        if (start && ch < 0x80 && isalpha(ch)) o->p[i] = (char)toupper(ch);
         start = ch == ' ' || ch == '-' || ch == '(';
     }
 }
 
-static void wrap_quotes(syn_rng *r, syn_str *o, size_t from)
+static void wrap_quotes(syn_rng *r, ocr_buf *o, size_t from)
 {
     static const char *const open[] = {"“", "‘", "\"", "«", "„", "'"};
     static const char *const close[] = {"”", "’", "\"", "»", "“", "'"};
@@ -355,30 +355,30 @@ static void wrap_quotes(syn_rng *r, syn_str *o, size_t from)
     size_t n = o->n - from;
     if (n < 12) return;
     size_t a = from + (size_t)syn_rng_next(r) % (n / 2);
-    while (a < o->n && o->s[a] != ' ') a++;
+    while (a < o->n && o->p[a] != ' ') a++;
     if (a >= o->n) return;
     a++;
     size_t b = a;
     int words = syn_rng_between(r, 2, 6);
     for (int w = 0; w < words && b < o->n; w++) {
-        while (b < o->n && o->s[b] != ' ') b++;
+        while (b < o->n && o->p[b] != ' ') b++;
         if (w + 1 < words && b < o->n) b++;
     }
     if (b <= a) return;
-    syn_str t = {0};
-    syn_str_putn(&t, o->s + from, a - from);
-    syn_str_puts(&t, open[q]);
-    syn_str_putn(&t, o->s + a, b - a);
-    syn_str_puts(&t, close[q]);
-    syn_str_puts(&t, o->s + b);
-    syn_str_truncate(o, from);
-    syn_str_puts(o, syn_str_cstr(&t));
-    syn_str_free(&t);
+    ocr_buf t = {0};
+    ocr_buf_put(&t, o->p + from, a - from);
+    ocr_buf_puts(&t, open[q]);
+    ocr_buf_put(&t, o->p + a, b - a);
+    ocr_buf_puts(&t, close[q]);
+    ocr_buf_puts(&t, o->p + b);
+    ocr_buf_truncate(o, from);
+    ocr_buf_puts(o, ocr_buf_cstr(&t));
+    ocr_buf_free(&t);
 }
 
 static const double TEXT_SRC_W[SYN_N_TEXT_SRC] = {0.45, 0.25, 0.17, 0.13};
 
-void syn_text_line(syn_rng *r, const syn_corpus *c, syn_str *o, syn_text_info *info)
+void syn_text_line(syn_rng *r, const syn_corpus *c, ocr_buf *o, syn_text_info *info)
 {
     memset(info, 0, sizeof *info);
     info->hyphenate = true;
@@ -391,16 +391,16 @@ void syn_text_line(syn_rng *r, const syn_corpus *c, syn_str *o, syn_text_info *i
         syn_text_snippet(r, c, src, 40, 220, syn_rng_chance(r, 0.15), o);
         int items = syn_rng_chance(r, 0.45) ? syn_rng_between(r, 1, 3) : 0;
         for (int i = 0; i < items; i++) {
-            syn_str it = {0};
+            ocr_buf it = {0};
             gen_item(r, c, &it, pick_item(r));
             if (syn_rng_chance(r, 0.15)) {
-                syn_str p = {0};
-                syn_str_printf(&p, "(%s)", syn_str_cstr(&it));
-                syn_str_free(&it);
+                ocr_buf p = {0};
+                ocr_buf_printf(&p, "(%s)", ocr_buf_cstr(&it));
+                ocr_buf_free(&it);
                 it = p;
             }
-            insert_at_word(r, o, from, syn_str_cstr(&it));
-            syn_str_free(&it);
+            insert_at_word(r, o, from, ocr_buf_cstr(&it));
+            ocr_buf_free(&it);
         }
         if (syn_rng_chance(r, 0.12)) wrap_quotes(r, o, from);
         if (syn_rng_chance(r, 0.08))
@@ -416,9 +416,9 @@ void syn_text_line(syn_rng *r, const syn_corpus *c, syn_str *o, syn_text_info *i
             "Accepted", "Published online", "DOI", "Contact", "Price"};
         int n = syn_rng_between(r, 1, 3);
         for (int i = 0; i < n; i++) {
-            if (i) syn_str_puts(o, syn_rng_pick(r, (const char *const[]){"   ", " · ", "; ", " | ", ", "}, 5));
-            syn_str_puts(o, syn_rng_pick(r, labels, (int)(sizeof labels / sizeof labels[0])));
-            syn_str_puts(o, syn_rng_chance(r, 0.8) ? ": " : " ");
+            if (i) ocr_buf_puts(o, syn_rng_pick(r, (const char *const[]){"   ", " · ", "; ", " | ", ", "}, 5));
+            ocr_buf_puts(o, syn_rng_pick(r, labels, (int)(sizeof labels / sizeof labels[0])));
+            ocr_buf_puts(o, syn_rng_chance(r, 0.8) ? ": " : " ");
             gen_item(r, c, o, pick_item(r));
         }
         info->hyphenate = false;
@@ -426,11 +426,11 @@ void syn_text_line(syn_rng *r, const syn_corpus *c, syn_str *o, syn_text_info *i
     }
     case 2: { /* a heading */
         if (syn_rng_chance(r, 0.5))
-            syn_str_printf(o, syn_rng_chance(r, 0.5) ? "%d " : "%d.%d ", syn_rng_between(r, 1, 12),
+            ocr_buf_printf(o, syn_rng_chance(r, 0.5) ? "%d " : "%d.%d ", syn_rng_between(r, 1, 12),
                            syn_rng_between(r, 1, 9));
         size_t h0 = o->n;
         syn_text_snippet(r, c, src, 8, (size_t)syn_rng_between(r, 15, 60), false, o);
-        while (o->n > h0 && strchr(".,;:", o->s[o->n - 1])) syn_str_truncate(o, o->n - 1);
+        while (o->n > h0 && strchr(".,;:", o->p[o->n - 1])) ocr_buf_truncate(o, o->n - 1);
         if (syn_rng_chance(r, 0.5)) to_upper_ascii(o, h0);
         else title_case(o, h0);
         info->heading = true;
@@ -439,10 +439,10 @@ void syn_text_line(syn_rng *r, const syn_corpus *c, syn_str *o, syn_text_info *i
     }
     case 3: { /* a list item */
         static const char *const bullets[] = {"• ", "– ", "- ", "* ", "▪ ", "◦ ", "· ", "→ "};
-        if (syn_rng_chance(r, 0.5)) syn_str_puts(o, syn_rng_pick(r, bullets, 8));
-        else if (syn_rng_chance(r, 0.5)) syn_str_printf(o, "%d. ", syn_rng_between(r, 1, 30));
-        else if (syn_rng_chance(r, 0.5)) syn_str_printf(o, "(%c) ", 'a' + syn_rng_below(r, 8));
-        else syn_str_printf(o, "%s) ", syn_rng_pick(r, (const char *const[]){"i", "ii", "iii", "iv", "v", "vi"}, 6));
+        if (syn_rng_chance(r, 0.5)) ocr_buf_puts(o, syn_rng_pick(r, bullets, 8));
+        else if (syn_rng_chance(r, 0.5)) ocr_buf_printf(o, "%d. ", syn_rng_between(r, 1, 30));
+        else if (syn_rng_chance(r, 0.5)) ocr_buf_printf(o, "(%c) ", 'a' + syn_rng_below(r, 8));
+        else ocr_buf_printf(o, "%s) ", syn_rng_pick(r, (const char *const[]){"i", "ii", "iii", "iv", "v", "vi"}, 6));
         syn_text_snippet(r, c, src, 20, 160, syn_rng_chance(r, 0.5), o);
         break;
     }
@@ -450,12 +450,12 @@ void syn_text_line(syn_rng *r, const syn_corpus *c, syn_str *o, syn_text_info *i
         int n = syn_rng_between(r, 2, 7);
         if (syn_rng_chance(r, 0.6)) {
             corpus_word(r, c, o, 3, false);
-            syn_str_puts(o, "  ");
+            ocr_buf_puts(o, "  ");
         }
         int k = pick_item(r);
         if (k > ITEM_UNIT) k = ITEM_NUMBER;
         for (int i = 0; i < n; i++) {
-            if (i) syn_str_puts(o, syn_rng_chance(r, 0.7) ? "   " : "  ");
+            if (i) ocr_buf_puts(o, syn_rng_chance(r, 0.7) ? "   " : "  ");
             if (k == ITEM_NUMBER && syn_rng_chance(r, 0.7)) gen_decimal(r, o);
             else gen_item(r, c, o, k);
         }
@@ -464,29 +464,29 @@ void syn_text_line(syn_rng *r, const syn_corpus *c, syn_str *o, syn_text_info *i
         break;
     }
     default: { /* a reference-list entry */
-        syn_str_printf(o, syn_rng_chance(r, 0.6) ? "[%d] " : "%d. ", syn_rng_between(r, 1, 99));
+        ocr_buf_printf(o, syn_rng_chance(r, 0.6) ? "[%d] " : "%d. ", syn_rng_between(r, 1, 99));
         int na = syn_rng_between(r, 1, 3);
         for (int i = 0; i < na; i++) {
-            if (i) syn_str_puts(o, i == na - 1 ? " and " : ", ");
-            syn_str_printf(o, "%c. %s", 'A' + syn_rng_below(r, 26),
+            if (i) ocr_buf_puts(o, i == na - 1 ? " and " : ", ");
+            ocr_buf_printf(o, "%c. %s", 'A' + syn_rng_below(r, 26),
                            syn_rng_pick(r, SURNAMES, (int)(sizeof SURNAMES / sizeof SURNAMES[0])));
         }
-        syn_str_puts(o, syn_rng_chance(r, 0.5) ? ", “" : ". ");
+        ocr_buf_puts(o, syn_rng_chance(r, 0.5) ? ", “" : ". ");
         size_t t0 = o->n;
         syn_text_snippet(r, c, SYN_TEXT_ARXIV, 10, 50, false, o);
-        while (o->n > t0 && strchr(".,;:", o->s[o->n - 1])) syn_str_truncate(o, o->n - 1);
+        while (o->n > t0 && strchr(".,;:", o->p[o->n - 1])) ocr_buf_truncate(o, o->n - 1);
         if (o->n > t0) title_case(o, t0);
-        syn_str_puts(o, o->s[t0 - 1] == ' ' ? ". " : ",” ");
+        ocr_buf_puts(o, o->p[t0 - 1] == ' ' ? ". " : ",” ");
         gen_citation(r, o);
-        syn_str_printf(o, " (%d).", syn_rng_between(r, 1950, 2024));
+        ocr_buf_printf(o, " (%d).", syn_rng_between(r, 1950, 2024));
         break;
     }
     }
     /* Never leave leading/trailing blanks: a crop starts and ends in ink. */
-    while (o->n > from && o->s[o->n - 1] == ' ') syn_str_truncate(o, o->n - 1);
+    while (o->n > from && o->p[o->n - 1] == ' ') ocr_buf_truncate(o, o->n - 1);
 }
 
-void syn_text_cell(syn_rng *r, const syn_corpus *c, syn_str *o, syn_text_info *info)
+void syn_text_cell(syn_rng *r, const syn_corpus *c, ocr_buf *o, syn_text_info *info)
 {
     memset(info, 0, sizeof *info);
     double w[] = {0.28, 0.3, 0.1, 0.08, 0.08, 0.06, 0.06, 0.04};
@@ -494,7 +494,7 @@ void syn_text_cell(syn_rng *r, const syn_corpus *c, syn_str *o, syn_text_info *i
     case 0: { /* one to three words */
         int n = syn_rng_between(r, 1, 3);
         for (int i = 0; i < n; i++) {
-            if (i) syn_str_putc(o, ' ');
+            if (i) ocr_buf_putc(o, ' ');
             corpus_word(r, c, o, 2, syn_rng_chance(r, 0.6));
         }
         if (syn_rng_chance(r, 0.2)) title_case(o, 0);
@@ -507,7 +507,7 @@ void syn_text_cell(syn_rng *r, const syn_corpus *c, syn_str *o, syn_text_info *i
     case 4: gen_unit(r, o); info->numeric = true; break;
     case 5: gen_code(r, o); break;
     case 6:
-        syn_str_puts(o, syn_rng_pick(r, (const char *const[]){
+        ocr_buf_puts(o, syn_rng_pick(r, (const char *const[]){
             "N/A", "—", "–", "n.d.", "Yes", "No", "TBD", "✓", "×", "Total", "n/a", "0", "-", "Σ"}, 14));
         break;
     default: syn_text_snippet(r, c, syn_rng_weighted(r, TEXT_SRC_W, SYN_N_TEXT_SRC), 5, 30, false, o); break;

@@ -1,96 +1,9 @@
-/* train/syn_str.c — a growable byte string and UTF-8 helpers shared by the
- * text and LaTeX generators.
- *
- * Allocation failure is sticky (`oom`) so that callers can append freely and
- * check once at the end instead of after every call.
+/* train/syn_utf8.c — UTF-8 decoding and encoding for the text and LaTeX
+ * generators, and the check that a ground-truth label is printable text.
  */
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "train/syn.h"
-
-static bool str_reserve(syn_str *s, size_t extra)
-{
-    if (s->oom) return false;
-    size_t need = s->n + extra + 1;
-    if (need <= s->cap) return true;
-    size_t cap = s->cap ? s->cap : 64;
-    while (cap < need) cap *= 2;
-    char *p = realloc(s->s, cap);
-    if (!p) {
-        s->oom = true;
-        return false;
-    }
-    s->s = p;
-    s->cap = cap;
-    return true;
-}
-
-void syn_str_putn(syn_str *s, const char *p, size_t n)
-{
-    if (!str_reserve(s, n)) return;
-    memcpy(s->s + s->n, p, n);
-    s->n += n;
-    s->s[s->n] = '\0';
-}
-
-void syn_str_puts(syn_str *s, const char *p) { syn_str_putn(s, p, strlen(p)); }
-
-void syn_str_putc(syn_str *s, char c) { syn_str_putn(s, &c, 1); }
-
-void syn_str_printf(syn_str *s, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof tmp) {
-        syn_str_putn(s, tmp, (size_t)n);
-        return;
-    }
-    if (!str_reserve(s, (size_t)n)) return;
-    va_start(ap, fmt);
-    vsnprintf(s->s + s->n, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    s->n += (size_t)n;
-}
-
-void syn_str_clear(syn_str *s)
-{
-    s->n = 0;
-    if (s->s) s->s[0] = '\0';
-}
-
-void syn_str_truncate(syn_str *s, size_t n)
-{
-    if (n < s->n) {
-        s->n = n;
-        s->s[n] = '\0';
-    }
-}
-
-const char *syn_str_cstr(const syn_str *s) { return s->s ? s->s : ""; }
-
-char *syn_str_steal(syn_str *s)
-{
-    char *p = s->s;
-    if (!p && !s->oom) p = calloc(1, 1);
-    s->s = NULL;
-    s->n = s->cap = 0;
-    return p;
-}
-
-void syn_str_free(syn_str *s)
-{
-    free(s->s);
-    s->s = NULL;
-    s->n = s->cap = 0;
-    s->oom = false;
-}
 
 int syn_utf8_decode(const char *p, size_t n, uint32_t *cp)
 {
@@ -129,7 +42,7 @@ int syn_utf8_decode(const char *p, size_t n, uint32_t *cp)
     return len;
 }
 
-void syn_str_put_cp(syn_str *s, uint32_t c)
+void syn_utf8_put(ocr_buf *s, uint32_t c)
 {
     char b[4];
     size_t n;
@@ -152,7 +65,7 @@ void syn_str_put_cp(syn_str *s, uint32_t c)
         b[3] = (char)(0x80 | (c & 0x3F));
         n = 4;
     }
-    syn_str_putn(s, b, n);
+    ocr_buf_put(s, b, n);
 }
 
 bool syn_text_printable(const char *t)
