@@ -799,6 +799,23 @@ static void test_nano_long_line(void)
     }
     CHECK(n_out == n_in && found >= n_in - 2, "'%s': %d words (want %d), %d of them in the line", t ? t : "",
           n_out, n_in, found);
+    int pieces = vis_nano_pieces(r, g, W, H, W, false, &e);
+    CHECK(pieces >= 3, "the line is read in %d pieces (want >= 3)", pieces);
+    /* Formulas: up to 1.5 × the model's width in one piece (scaled down),
+     * wider ones cut. Ink 40 px high, bars with word-like gaps; at 64 px
+     * the box (+30 % height, +0.6 height width) is 1.3 × and 2 × 512 px. */
+    for (int k = 0; k < 2; k++) {
+        const int bw = k == 0 ? 517 : 808, fw = bw + 60, fh = 80;
+        uint8_t *f = malloc((size_t)fw * fh);
+        for (int y = 0; f && y < fh; y++)
+            for (int x = 0; x < fw; x++) {
+                int xi = x - 30, in = xi >= 0 && xi < bw && y >= 20 && y < 60;
+                f[y * fw + x] = in && (xi % 50 < 38 || xi == bw - 1) && xi % 6 < 4 ? 0 : 255;
+            }
+        int np = f ? vis_nano_pieces(r, f, fw, fh, fw, true, &e) : -1;
+        CHECK(k == 0 ? np == 1 : np >= 2, "formula %.1f x the model's width: %d pieces", k == 0 ? 1.3 : 2.0, np);
+        free(f);
+    }
     free(t);
     free(g);
     cairo_destroy(cr);

@@ -429,11 +429,15 @@ void vis_nano_recog_destroy(vis_nano_recog **r);
  * greedy). Wider beams read crops one at a time, beams as the batch. */
 void vis_nano_recog_set_beam(vis_nano_recog *r, int text, int formula);
 int vis_nano_recog_beam(const vis_nano_recog *r, bool formula);
+/* How many pieces vis_nano_recognize reads the crop in (0: no ink; -1 on
+ * error, with e set). */
+int vis_nano_pieces(const vis_nano_recog *r, const uint8_t *gray, int w, int h, int stride, bool formula,
+                    ocr_err *e);
 /* Text of a crop: gray [h][stride] (0 = ink), any size. The crop is
  * trimmed to its ink, scaled to the model's height (text or formula);
  * text lines wider than the model's width are cut at word gaps
- * (vis_nano_cut_at) and read piece by piece, formulas wider than it are
- * scaled down to fit it (cutting one breaks its structure). *text is malloc'd UTF-8 (caller frees). *conf, if conf
+ * (vis_nano_cut_at) and read piece by piece; formulas up to 1.5 × its
+ * width are scaled down to fit it, wider ones are cut the same way. *text is malloc'd UTF-8 (caller frees). *conf, if conf
  * is non-NULL, receives the confidence: the mean probability the model gave
  * the tokens it emitted (end of text included), over all pieces, in [0, 1];
  * -1 for a crop without ink (nothing was read). */

@@ -17,6 +17,9 @@
 #include "vision/vis.h"
 
 #define NANO_MAX_WORKERS 16
+/* Formulas up to this many times the model's width are scaled down to it;
+ * wider ones are cut like text (see cut_crop). */
+#define NANO_FORMULA_FIT 1.5
 
 struct vis_nano_recog {
     vis_nano *enc;
@@ -264,12 +267,14 @@ static ocr_status cut_crop(const vis_nano_recog *r, const uint8_t *gray, int w, 
     double scale = (double)H / bh;
     int W = (int)lround(bw * scale);
     if (W < 16) W = 16;
-    /* A formula cut in pieces loses its structure (a \frac or \left( split
-     * in two), so one wider than the model is scaled down to fit it
-     * instead, at the top of a full-height canvas as training batches hold
-     * such samples (train/trn_data.c). Text lines are cut at word gaps. */
+    /* A formula a little wider than the model is scaled down to fit it,
+     * at the top of a full-height canvas as training batches hold such
+     * samples (train/trn_data.c, formula_fit); scaled further its symbols
+     * get too small to read, and pieces cut at blank columns read better
+     * (measured: models/vlocr-nano/README.md). Text lines are cut at word
+     * gaps. */
     int Hs = H;
-    if (formula && W > maxW) {
+    if (formula && W > maxW && W <= NANO_FORMULA_FIT * maxW) {
         Hs = (int)lround(H * (double)maxW / W);
         if (Hs < 8) Hs = 8;
         W = maxW;
@@ -334,6 +339,16 @@ static ocr_status cut_crop(const vis_nano_recog *r, const uint8_t *gray, int w, 
     free(col);
     free(ink);
     return rc;
+}
+
+int vis_nano_pieces(const vis_nano_recog *r, const uint8_t *gray, int w, int h, int stride, bool formula,
+                    ocr_err *e)
+{
+    cut_list cl = {NULL, 0, 0};
+    ocr_status rc = cut_crop(r, gray, w, h, stride, formula, &cl, e);
+    int n = cl.n;
+    cut_list_free(&cl);
+    return rc == OCR_OK ? n : -1;
 }
 
 /* A formula read as LaTeX gets its braces balanced (vis.h): a misread
