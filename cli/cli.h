@@ -39,6 +39,9 @@ int cli_recognize_files(const char *model, const char *region, const char *fmt, 
 int cli_check_input(const char *path, const img_limits *lim, bool describe);
 /* "200000000", "200M", "1.5G" -> pixel count. */
 bool cli_parse_pixels(const char *s, uint64_t *out);
+/* An integer option value in lo..hi; otherwise says so naming `opt` and
+ * returns false (cli/cli_read.c). */
+bool cli_parse_int(const char *opt, const char *s, int lo, int hi, int *out);
 
 /* "vlocr: <file>: <message>" on stderr. */
 void cli_report(const char *what, const ocr_err *e);

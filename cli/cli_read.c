@@ -130,7 +130,7 @@ typedef struct {
     pipe_pages pages;
 } read_opts;
 
-static bool parse_int(const char *opt, const char *s, int lo, int hi, int *out)
+bool cli_parse_int(const char *opt, const char *s, int lo, int hi, int *out)
 {
     char *end;
     errno = 0;
@@ -640,14 +640,14 @@ int cli_read_main(int argc, char **argv)
             o.out = optarg;
             break;
         case OPT_MAX_NEW:
-            if (!parse_int("--max-new-tokens", optarg, 1, 1 << 20, &o.p.max_new_tokens))
+            if (!cli_parse_int("--max-new-tokens", optarg, 1, 1 << 20, &o.p.max_new_tokens))
                 return CLI_EXIT_USAGE;
             break;
         case OPT_NGRAM:
-            if (!parse_int("--ngram", optarg, 0, 1 << 16, &o.p.ngram_size)) return CLI_EXIT_USAGE;
+            if (!cli_parse_int("--ngram", optarg, 0, 1 << 16, &o.p.ngram_size)) return CLI_EXIT_USAGE;
             break;
         case OPT_NGRAM_WINDOW:
-            if (!parse_int("--ngram-window", optarg, 0, 1 << 20, &o.p.ngram_window))
+            if (!cli_parse_int("--ngram-window", optarg, 0, 1 << 20, &o.p.ngram_window))
                 return CLI_EXIT_USAGE;
             break;
         case OPT_VLLM_NGRAM:
@@ -664,7 +664,7 @@ int cli_read_main(int argc, char **argv)
             static const char *nm[] = {"--base-size", "--image-size", "--crop-threshold",
                                        "--min-tiles", "--max-tiles"};
             int k = c - OPT_BASE;
-            if (!parse_int(nm[k], optarg, k >= 3 ? 1 : 16, k >= 3 ? 64 : 8192, &ov[k]))
+            if (!cli_parse_int(nm[k], optarg, k >= 3 ? 1 : 16, k >= 3 ? 64 : 8192, &ov[k]))
                 return CLI_EXIT_USAGE;
             break;
         }
@@ -695,7 +695,7 @@ int cli_read_main(int argc, char **argv)
             break;
         }
         case 'j':
-            if (!parse_int("--jobs", optarg, 1, 256, &o.jobs)) return CLI_EXIT_USAGE;
+            if (!cli_parse_int("--jobs", optarg, 1, 256, &o.jobs)) return CLI_EXIT_USAGE;
             break;
         case OPT_INCLUDE:
         case OPT_EXCLUDE: {
@@ -720,10 +720,10 @@ int cli_read_main(int argc, char **argv)
         case OPT_FORCE: o.force = true; break;
         case OPT_INVERT: o.invert = true; break;
         case OPT_BEAM:
-            if (!parse_int("--beam", optarg, 1, 64, &o.beam)) return CLI_EXIT_USAGE;
+            if (!cli_parse_int("--beam", optarg, 1, 64, &o.beam)) return CLI_EXIT_USAGE;
             break;
         case OPT_BEAM_TEXT:
-            if (!parse_int("--beam-text", optarg, 1, 64, &o.beam_text)) return CLI_EXIT_USAGE;
+            if (!cli_parse_int("--beam-text", optarg, 1, 64, &o.beam_text)) return CLI_EXIT_USAGE;
             break;
         case 'q': o.quiet = true; break;
         case 'v': o.verbose++; break;

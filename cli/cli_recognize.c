@@ -80,9 +80,7 @@ int cli_recognize_files(const char *model, const char *region, const char *fmt, 
         cli_report(model, &e);
         return CLI_EXIT_FAIL;
     }
-    if (beam > 0)
-        vis_nano_recog_set_beam(r, formula ? vis_nano_recog_beam(r, false) : beam,
-                                formula ? beam : vis_nano_recog_beam(r, true));
+    vis_nano_recog_set_beam(r, formula ? 0 : beam, formula ? beam : 0);
     uint8_t **planes = calloc((size_t)n, sizeof *planes);
     vis_nano_crop *crops = calloc((size_t)n, sizeof *crops);
     int *slot = calloc((size_t)n, sizeof *slot);
@@ -152,13 +150,7 @@ int cli_recognize_main(int argc, char **argv)
         else if (strcmp(argv[i], "--region") == 0 && i + 1 < argc) region = argv[++i];
         else if (strcmp(argv[i], "-f") == 0 && i + 1 < argc) fmt = argv[++i];
         else if (strcmp(argv[i], "--beam") == 0 && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 1 || v > 64) {
-                fprintf(stderr, "vlocr recognize: --beam: '%s' is not a width 1..64\n", argv[i]);
-                return CLI_EXIT_USAGE;
-            }
-            beam = (int)v;
+            if (!cli_parse_int("--beam", argv[++i], 1, 64, &beam)) return CLI_EXIT_USAGE;
         }
         else if (argv[i][0] == '-' && argv[i][1] != 0) {
             fprintf(stderr, "vlocr recognize: unknown option '%s'\n", argv[i]);

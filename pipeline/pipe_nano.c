@@ -56,8 +56,7 @@ ocr_status pipe_nano_create(pipe_nano **out, const char *dir, const pipe_nano_pa
         free(n);
         return rc;
     }
-    vis_nano_recog_set_beam(n->r, n->p.beam_text > 0 ? n->p.beam_text : vis_nano_recog_beam(n->r, false),
-                            n->p.beam_formula > 0 ? n->p.beam_formula : vis_nano_recog_beam(n->r, true));
+    vis_nano_recog_set_beam(n->r, n->p.beam_text, n->p.beam_formula);
     *out = n;
     return OCR_OK;
 }

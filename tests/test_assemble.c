@@ -683,19 +683,29 @@ static void test_nano_page(void)
     pipe_nano_destroy(&n);
 }
 
+/* The shipped recogniser, or NULL after a SKIP (no model) or a failed
+ * load (a failed check). */
+static vis_nano_recog *nano_or_skip(const char *what)
+{
+    struct stat sb;
+    if (stat("models/vlocr-nano/model.safetensors", &sb) != 0) {
+        tst_skip(what, "models/vlocr-nano/model.safetensors not found");
+        return NULL;
+    }
+    vis_nano_recog *r = NULL;
+    ocr_err e = {0};
+    CHECK(vis_nano_recog_load(&r, "models/vlocr-nano", &e) == OCR_OK, "load: %s", e.msg);
+    return r;
+}
+
 /* The confidence means something: a clean typeset line reads with a
  * higher mean token probability than a crop of random specks, and a crop
  * without ink reads as nothing (-1). */
 static void test_nano_confidence(void)
 {
-    struct stat sb;
-    if (stat("models/vlocr-nano/model.safetensors", &sb) != 0) {
-        tst_skip("nano confidence", "models/vlocr-nano/model.safetensors not found");
-        return;
-    }
-    vis_nano_recog *r = NULL;
+    vis_nano_recog *r = nano_or_skip("nano confidence");
+    if (!r) return;
     ocr_err e = {0};
-    if (!CHECK(vis_nano_recog_load(&r, "models/vlocr-nano", &e) == OCR_OK, "load: %s", e.msg)) return;
     enum { W = 520, H = 40 };
     cairo_surface_t *sf = cairo_image_surface_create(CAIRO_FORMAT_A8, W, H);
     cairo_t *cr = cairo_create(sf);
@@ -748,14 +758,9 @@ static void test_nano_confidence(void)
  * between letters used to read "unfortu nate"), and no space is lost. */
 static void test_nano_long_line(void)
 {
-    struct stat sb;
-    if (stat("models/vlocr-nano/model.safetensors", &sb) != 0) {
-        tst_skip("nano long line", "models/vlocr-nano/model.safetensors not found");
-        return;
-    }
-    vis_nano_recog *r = NULL;
+    vis_nano_recog *r = nano_or_skip("nano long line");
+    if (!r) return;
     ocr_err e = {0};
-    if (!CHECK(vis_nano_recog_load(&r, "models/vlocr-nano", &e) == OCR_OK, "load: %s", e.msg)) return;
     static const char *const line =
         "The committee reported that maintenance of the northern embankment was completed "
         "before winter, although several measurements remain unfortunately incomplete.";

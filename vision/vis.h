@@ -426,9 +426,9 @@ typedef struct vis_nano_recog vis_nano_recog;
 ocr_status vis_nano_recog_load(vis_nano_recog **out, const char *dir, ocr_err *e);
 void vis_nano_recog_destroy(vis_nano_recog **r);
 /* Beam widths for text (lines, cells) and formulas, 1..64 (default 1:
- * greedy). Wider beams read crops one at a time, beams as the batch. */
+ * greedy; 0 leaves a width as it is). Wider beams read crops one at a
+ * time, beams as the batch. */
 void vis_nano_recog_set_beam(vis_nano_recog *r, int text, int formula);
-int vis_nano_recog_beam(const vis_nano_recog *r, bool formula);
 /* How many pieces vis_nano_recognize reads the crop in (0: no ink; -1 on
  * error, with e set). */
 int vis_nano_pieces(const vis_nano_recog *r, const uint8_t *gray, int w, int h, int stride, bool formula,
@@ -437,7 +437,8 @@ int vis_nano_pieces(const vis_nano_recog *r, const uint8_t *gray, int w, int h, 
  * trimmed to its ink, scaled to the model's height (text or formula);
  * text lines wider than the model's width are cut at word gaps
  * (vis_nano_cut_at) and read piece by piece; formulas up to 1.5 × its
- * width are scaled down to fit it, wider ones are cut the same way. *text is malloc'd UTF-8 (caller frees). *conf, if conf
+ * width are scaled down to fit it, wider ones are cut the same way.
+ * *text is malloc'd UTF-8 (caller frees). *conf, if conf
  * is non-NULL, receives the confidence: the mean probability the model gave
  * the tokens it emitted (end of text included), over all pieces, in [0, 1];
  * -1 for a crop without ink (nothing was read). */

@@ -83,13 +83,8 @@ ocr_status vis_nano_recog_load(vis_nano_recog **out, const char *dir, ocr_err *e
 
 void vis_nano_recog_set_beam(vis_nano_recog *r, int text, int formula)
 {
-    r->beam[0] = text < 1 ? 1 : text > 64 ? 64 : text;
-    r->beam[1] = formula < 1 ? 1 : formula > 64 ? 64 : formula;
-}
-
-int vis_nano_recog_beam(const vis_nano_recog *r, bool formula)
-{
-    return r->beam[formula];
+    if (text > 0) r->beam[0] = text > 64 ? 64 : text;
+    if (formula > 0) r->beam[1] = formula > 64 ? 64 : formula;
 }
 
 /* Generation settings for a crop: greedy, no n-gram ban, and a loop guard
@@ -306,15 +301,14 @@ static ocr_status cut_crop(const vis_nano_recog *r, const uint8_t *gray, int w, 
     }
     /* Cut into pieces of at most maxW columns (vis_nano_cut_at). */
     ocr_status rc = OCR_OK;
-    double *col = malloc(sizeof(double) * (size_t)W);
-    if (!col) {
-        free(ink);
-        return ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
-    }
-    for (int x = 0; x < W; x++) {
-        double sum = 0;
-        for (int y = 0; y < H; y++) sum += ink[(size_t)y * W + x];
-        col[x] = sum;
+    double *col = NULL; /* ink per column, for the cuts */
+    if (W > maxW) {
+        if (!(col = calloc((size_t)W, sizeof(double)))) {
+            free(ink);
+            return ocr_err_set(e, OCR_E_NOMEM, "vis_nano_recognize: out of memory");
+        }
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) col[x] += ink[(size_t)y * W + x];
     }
     int start = 0;
     bool space = false;
